@@ -1,0 +1,94 @@
+################################################################################
+# The app: EKS Pod Identity role for clo835/clo835-sa, read-only on the bucket
+################################################################################
+
+module "app_pod_identity" {
+  source  = "terraform-aws-modules/eks-pod-identity/aws"
+  version = "2.6.0"
+
+  name        = "${var.name}-app"
+  description = "employee-db pods (${local.app_namespace}/${local.app_service_account}): read background images"
+
+  attach_custom_policy = true
+  policy_statements = [
+    {
+      sid       = "ReadBackgroundImages"
+      effect    = "Allow"
+      actions   = ["s3:GetObject"]
+      resources = ["${module.backgrounds_bucket.s3_bucket_arn}/*"]
+    },
+  ]
+
+  associations = {
+    app = {
+      cluster_name    = module.eks.cluster_name
+      namespace       = local.app_namespace
+      service_account = local.app_service_account
+    }
+  }
+}
+
+################################################################################
+# GitHub Actions: OIDC provider and the CI role (no static keys anywhere)
+################################################################################
+
+module "github_oidc_provider" {
+  source  = "terraform-aws-modules/iam/aws//modules/iam-oidc-provider"
+  version = "6.2.3"
+  count   = var.create_github_oidc_provider ? 1 : 0
+
+  url = "https://token.actions.githubusercontent.com"
+}
+
+locals {
+  # Exact OIDC subjects (no wildcards): pushes to main of the one repository,
+  # and, only when CI deployment is on, jobs in the deploy environment (whose
+  # tokens carry the environment instead of the branch).
+  ci_oidc_subjects = {
+    push   = "repo:${var.github_repository}:ref:refs/heads/main"
+    deploy = "repo:${var.github_repository}:environment:${var.github_deploy_environment}"
+  }
+
+  ci_push_permissions = {
+    EcrLogin = {
+      actions   = ["ecr:GetAuthorizationToken"]
+      resources = ["*"]
+    }
+    EcrPushThisRepository = {
+      actions = [
+        "ecr:BatchCheckLayerAvailability",
+        "ecr:BatchGetImage",
+        "ecr:CompleteLayerUpload",
+        "ecr:DescribeImages",
+        "ecr:GetDownloadUrlForLayer",
+        "ecr:InitiateLayerUpload",
+        "ecr:PutImage",
+        "ecr:UploadLayerPart",
+      ]
+      resources = [module.ecr.repository_arn]
+    }
+  }
+
+  ci_deploy_permissions = {
+    EksDescribeThisCluster = {
+      actions   = ["eks:DescribeCluster"]
+      resources = [module.eks.cluster_arn]
+    }
+  }
+}
+
+module "ci_role" {
+  source  = "terraform-aws-modules/iam/aws//modules/iam-role"
+  version = "6.2.3"
+
+  name        = "${var.name}-github-ci"
+  description = "GitHub Actions of ${var.github_repository}: push images to ${var.ecr_repository_name}"
+
+  enable_github_oidc = true
+  oidc_subjects      = var.enable_ci_deploy ? values(local.ci_oidc_subjects) : [local.ci_oidc_subjects.push]
+
+  create_inline_policy      = true
+  inline_policy_permissions = merge(local.ci_push_permissions, var.enable_ci_deploy ? local.ci_deploy_permissions : {})
+
+  depends_on = [module.github_oidc_provider]
+}

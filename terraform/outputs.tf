@@ -1,0 +1,51 @@
+output "cluster_name" {
+  description = "Name of the EKS cluster."
+  value       = module.eks.cluster_name
+}
+
+output "cluster_endpoint" {
+  description = "Endpoint of the Kubernetes API server."
+  value       = module.eks.cluster_endpoint
+}
+
+output "update_kubeconfig_command" {
+  description = "Run this to point kubectl at the new cluster."
+  value       = "aws eks update-kubeconfig --region ${var.region} --name ${module.eks.cluster_name}"
+}
+
+output "ecr_repository_url" {
+  description = "Repository the workflow pushes to; images are tagged with the commit SHA."
+  value       = module.ecr.repository_url
+}
+
+output "background_bucket_name" {
+  description = "Private bucket holding the background images."
+  value       = module.backgrounds_bucket.s3_bucket_id
+}
+
+output "background_image_url" {
+  description = "Value for the app's BACKGROUND_IMAGE_URL (the sample image uploaded by Terraform)."
+  value       = "s3://${module.backgrounds_bucket.s3_bucket_id}/${var.background_image_key}"
+}
+
+output "app_role_arn" {
+  description = "IAM role the app's pods get through EKS Pod Identity (clo835/clo835-sa): s3:GetObject on the bucket only."
+  value       = module.app_pod_identity.iam_role_arn
+}
+
+output "ci_role_arn" {
+  description = "IAM role GitHub Actions assumes over OIDC: set it as the repository variable AWS_ROLE_ARN."
+  value       = module.ci_role.arn
+}
+
+output "github_actions_variables" {
+  description = "Repository variables for the workflow (Settings > Secrets and variables > Actions > Variables). EKS_CLUSTER_NAME turns the deploy job on."
+  value = merge(
+    {
+      AWS_ROLE_ARN   = module.ci_role.arn
+      AWS_REGION     = var.region
+      ECR_REPOSITORY = var.ecr_repository_name
+    },
+    var.enable_ci_deploy ? { EKS_CLUSTER_NAME = module.eks.cluster_name } : {},
+  )
+}

@@ -1,0 +1,226 @@
+variable "region" {
+  description = "AWS region for every resource (the app's AWS_REGION must match)."
+  type        = string
+  default     = "us-east-1"
+
+  validation {
+    condition     = can(regex("^[a-z]{2}(-gov)?-[a-z]+-[0-9]$", var.region))
+    error_message = "region must look like us-east-1."
+  }
+}
+
+variable "name" {
+  description = "Prefix for the names of the VPC, the cluster, the roles and the default bucket name."
+  type        = string
+  default     = "clo835"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,19}$", var.name))
+    error_message = "name must be 2-20 characters: lower-case letters, digits and dashes, starting with a letter."
+  }
+}
+
+variable "kubernetes_version" {
+  description = "EKS Kubernetes version (major.minor)."
+  type        = string
+  default     = "1.35"
+
+  validation {
+    condition     = can(regex("^1\\.[0-9]{2}$", var.kubernetes_version))
+    error_message = "kubernetes_version must look like 1.35."
+  }
+}
+
+variable "vpc_cidr" {
+  description = "CIDR block of the VPC; public and private subnets are carved out of it."
+  type        = string
+  default     = "10.0.0.0/16"
+
+  validation {
+    condition     = can(cidrhost(var.vpc_cidr, 0)) && tonumber(split("/", var.vpc_cidr)[1]) <= 20
+    error_message = "vpc_cidr must be a valid IPv4 CIDR block of size /20 or larger."
+  }
+}
+
+variable "availability_zone_count" {
+  description = "Number of availability zones to spread the subnets over."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.availability_zone_count >= 2 && var.availability_zone_count <= 3
+    error_message = "availability_zone_count must be 2 or 3 (EKS needs subnets in at least two zones)."
+  }
+}
+
+variable "single_nat_gateway" {
+  description = "One NAT gateway shared by all zones (cheaper) instead of one per zone (survives a zone outage)."
+  type        = bool
+  default     = true
+}
+
+variable "cluster_endpoint_public_access_cidrs" {
+  description = "Networks allowed to reach the public Kubernetes API endpoint (still guarded by IAM). Narrow this to your own address when you can; the deploy job runs from GitHub's runners."
+  type        = list(string)
+  default     = ["0.0.0.0/0"]
+
+  validation {
+    condition     = length(var.cluster_endpoint_public_access_cidrs) > 0 && alltrue([for c in var.cluster_endpoint_public_access_cidrs : can(cidrhost(c, 0))])
+    error_message = "cluster_endpoint_public_access_cidrs must be a non-empty list of CIDR blocks."
+  }
+}
+
+variable "node_instance_types" {
+  description = "EC2 instance types of the managed node group, cheapest first."
+  type        = list(string)
+  default     = ["t3.medium"]
+
+  validation {
+    condition     = length(var.node_instance_types) > 0 && alltrue([for t in var.node_instance_types : can(regex("^[a-z][a-z0-9-]*\\.[a-z0-9]+$", t))])
+    error_message = "node_instance_types must be a non-empty list of instance types such as t3.medium."
+  }
+}
+
+variable "node_capacity_type" {
+  description = "ON_DEMAND, or SPOT for cheaper nodes that AWS may take back."
+  type        = string
+  default     = "ON_DEMAND"
+
+  validation {
+    condition     = contains(["ON_DEMAND", "SPOT"], var.node_capacity_type)
+    error_message = "node_capacity_type must be ON_DEMAND or SPOT."
+  }
+}
+
+variable "node_min_size" {
+  description = "Smallest number of worker nodes."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.node_min_size >= 1
+    error_message = "node_min_size must be at least 1."
+  }
+}
+
+variable "node_desired_size" {
+  description = "Number of worker nodes at creation (later changes are left to whoever scales the group)."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.node_desired_size >= var.node_min_size && var.node_desired_size <= var.node_max_size
+    error_message = "node_desired_size must lie between node_min_size and node_max_size."
+  }
+}
+
+variable "node_max_size" {
+  description = "Largest number of worker nodes."
+  type        = number
+  default     = 3
+
+  validation {
+    condition     = var.node_max_size >= var.node_min_size && var.node_max_size <= 10
+    error_message = "node_max_size must be at least node_min_size and at most 10."
+  }
+}
+
+variable "node_disk_size_gib" {
+  description = "Size of each node's encrypted gp3 root volume, in GiB."
+  type        = number
+  default     = 20
+
+  validation {
+    condition     = var.node_disk_size_gib >= 20 && var.node_disk_size_gib <= 200
+    error_message = "node_disk_size_gib must be between 20 and 200."
+  }
+}
+
+variable "github_repository" {
+  description = "The one GitHub repository (owner/name) whose main branch may push images, e.g. my-org/employee-db."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}$", var.github_repository))
+    error_message = "github_repository must be owner/name, without wildcards."
+  }
+}
+
+variable "create_github_oidc_provider" {
+  description = "Create the account's GitHub OIDC identity provider. Set false if the account already has one (there can be only one per account)."
+  type        = bool
+  default     = true
+}
+
+variable "enable_ci_deploy" {
+  description = "Let the workflow's deploy job (GitHub environment below) describe the cluster and apply the manifests. Off: CI can only push images."
+  type        = bool
+  default     = false
+}
+
+variable "github_deploy_environment" {
+  description = "Name of the GitHub environment the deploy job runs in; its OIDC subject is trusted only when enable_ci_deploy is true."
+  type        = string
+  default     = "production"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9._-]{1,255}$", var.github_deploy_environment))
+    error_message = "github_deploy_environment must be a plain environment name, without wildcards."
+  }
+}
+
+variable "ecr_repository_name" {
+  description = "Name of the ECR repository the workflow pushes the image to."
+  type        = string
+  default     = "employee-db"
+
+  validation {
+    condition     = can(regex("^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$", var.ecr_repository_name)) && length(var.ecr_repository_name) <= 256
+    error_message = "ecr_repository_name must be a valid ECR repository name (lower case)."
+  }
+}
+
+variable "ecr_images_to_keep" {
+  description = "Number of most recent images kept in ECR; older ones expire."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.ecr_images_to_keep >= 1 && var.ecr_images_to_keep <= 1000
+    error_message = "ecr_images_to_keep must be between 1 and 1000."
+  }
+}
+
+variable "background_bucket_name" {
+  description = "Name of the private bucket holding background images. Empty: <name>-backgrounds-<account id>-<region>."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.background_bucket_name == "" || can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", var.background_bucket_name))
+    error_message = "background_bucket_name must be empty or a valid S3 bucket name."
+  }
+}
+
+variable "background_image_key" {
+  description = "Object key of the sample background image uploaded to the bucket."
+  type        = string
+  default     = "sample-background.jpg"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9!_.*'()/-]+$", var.background_image_key)) && !startswith(var.background_image_key, "/")
+    error_message = "background_image_key must be a plain object key that does not start with a slash."
+  }
+}
+
+variable "force_destroy" {
+  description = "Let `terraform destroy` delete the bucket and the ECR repository even when they still hold objects or images."
+  type        = bool
+  default     = true
+}
+
+variable "tags" {
+  description = "Extra tags for every resource."
+  type        = map(string)
+  default     = {}
+}
