@@ -1,0 +1,363 @@
+"""What terraform/ must keep promising, checked on the parsed HCL.
+
+`terraform validate` cannot run on the build machines (no provider registry), so
+these tests pin down the security-relevant facts instead: a later edit that opens
+the bucket, makes image tags mutable, widens the CI trust or the app's permissions
+fails here. Run by scripts/checks/30-terraform.sh.
+"""
+
+import pathlib
+import re
+
+import hcl2
+import pytest
+import yaml
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+TERRAFORM = ROOT / "terraform"
+PARSE = hcl2.SerializationOptions(strip_string_quotes=True, with_comments=False, explicit_blocks=False)
+
+EXPECTED_MODULES = {
+    # source: required major version
+    "terraform-aws-modules/vpc/aws": 6,
+    "terraform-aws-modules/eks/aws": 21,
+    "terraform-aws-modules/ecr/aws": 3,
+    "terraform-aws-modules/s3-bucket/aws": 5,
+    "terraform-aws-modules/s3-bucket/aws//modules/object": 5,
+    "terraform-aws-modules/iam/aws//modules/iam-oidc-provider": 6,
+    "terraform-aws-modules/iam/aws//modules/iam-role": 6,
+    "terraform-aws-modules/eks-pod-identity/aws": 2,
+}
+
+
+def _load(paths):
+    config = {}
+    for path in paths:
+        with path.open() as f:
+            for block_type, entries in hcl2.load(f, serialization_options=PARSE).items():
+                config.setdefault(block_type, []).extend(entries)
+    return config
+
+
+CONFIG = _load(sorted(TERRAFORM.glob("*.tf")))
+
+
+def _named(block_type):
+    return {name: body for entry in CONFIG.get(block_type, []) for name, body in entry.items()}
+
+
+MODULES = _named("module")
+VARIABLES = _named("variable")
+OUTPUTS = _named("output")
+LOCALS = {k: v for entry in CONFIG.get("locals", []) for k, v in entry.items()}
+
+
+def ref(expression):
+    """How python-hcl2 renders a bare reference or expression."""
+    return "${" + expression + "}"
+
+
+def validation_regex(variable):
+    """The regex of a variable's `can(regex("...", var.x))` validation, for Python's re."""
+    for validation in VARIABLES[variable]["validation"]:
+        found = re.search(r'regex\("(.+?)", var\.' + variable + r"\)", validation["condition"])
+        if found:
+            return re.compile(found.group(1).replace("\\\\", "\\"))
+    raise AssertionError(f"variable {variable} has no regex validation")
+
+
+# --- Versions --------------------------------------------------------------------------
+
+
+def test_every_module_is_a_registry_module_pinned_to_an_exact_version():
+    assert MODULES, "no module blocks parsed"
+    for name, module in MODULES.items():
+        source = module["source"]
+        assert source in EXPECTED_MODULES, f"module {name}: unexpected source {source}"
+        version = module.get("version", "")
+        assert re.fullmatch(r"\d+\.\d+\.\d+", version), f"module {name}: version {version!r} is not exact"
+        assert int(version.split(".")[0]) == EXPECTED_MODULES[source], f"module {name}: {source} {version}"
+
+
+def test_all_community_modules_are_used():
+    assert {m["source"] for m in MODULES.values()} == set(EXPECTED_MODULES)
+
+
+def test_modules_from_one_repository_share_one_version():
+    versions = {}
+    for module in MODULES.values():
+        repository = module["source"].split("//")[0]
+        versions.setdefault(repository, set()).add(module["version"])
+    assert all(len(v) == 1 for v in versions.values()), versions
+
+
+def test_terraform_and_aws_provider_versions_are_constrained():
+    (terraform,) = CONFIG["terraform"]
+    assert terraform["required_version"].startswith(">= 1.10")
+    (providers,) = terraform["required_providers"]
+    assert providers["aws"]["source"] == "hashicorp/aws"
+    assert re.fullmatch(r"~> 6\.\d+", providers["aws"]["version"])
+
+
+def test_everything_is_built_from_modules_not_hand_written_resources():
+    assert "resource" not in CONFIG
+
+
+# --- The background bucket -----------------------------------------------------------
+
+
+def test_bucket_blocks_all_public_access():
+    bucket = MODULES["backgrounds_bucket"]
+    for setting in ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets"):
+        assert bucket[setting] is True, setting
+    assert bucket["control_object_ownership"] is True
+    assert bucket["object_ownership"] == "BucketOwnerEnforced"
+    for opening in ("acl", "grant", "website", "policy", "attach_policy", "cors_rule"):
+        assert opening not in bucket, f"bucket sets {opening}"
+
+
+def test_bucket_is_encrypted_and_versioned():
+    bucket = MODULES["backgrounds_bucket"]
+    sse = bucket["server_side_encryption_configuration"]["rule"]["apply_server_side_encryption_by_default"]
+    assert sse["sse_algorithm"] in ("AES256", "aws:kms")
+    assert bucket["versioning"]["enabled"] is True
+
+
+def test_bucket_policy_denies_requests_without_tls():
+    bucket = MODULES["backgrounds_bucket"]
+    assert bucket["attach_deny_insecure_transport_policy"] is True
+    assert bucket["attach_require_latest_tls_policy"] is True
+
+
+def test_sample_background_is_uploaded_from_the_repository():
+    sample = MODULES["sample_background"]
+    image = "${path.module}/../static/sample-background.jpg"
+    assert sample["bucket"] == ref("module.backgrounds_bucket.s3_bucket_id")
+    assert sample["file_source"] == image
+    assert sample["etag"] == ref(f'filemd5("{image}")')
+    assert (ROOT / "static" / "sample-background.jpg").is_file()
+
+
+# --- The container registry ----------------------------------------------------------
+
+
+def test_ecr_tags_are_immutable_and_images_scanned_on_push():
+    ecr = MODULES["ecr"]
+    assert ecr["repository_name"] == ref("var.ecr_repository_name")
+    assert VARIABLES["ecr_repository_name"]["default"] == "employee-db"
+    assert ecr["repository_image_tag_mutability"] == "IMMUTABLE"
+    assert ecr["repository_image_scan_on_push"] is True
+
+
+def test_ecr_lifecycle_policy_expires_old_images():
+    ecr = MODULES["ecr"]
+    assert ecr["create_lifecycle_policy"] is True
+    assert ecr["repository_lifecycle_policy"] == ref("jsonencode({rules = local.ecr_lifecycle_rules})")
+    rules = LOCALS["ecr_lifecycle_rules"]
+    assert all(rule["action"]["type"] == "expire" for rule in rules)
+    priorities = [rule["rulePriority"] for rule in rules]
+    assert len(set(priorities)) == len(priorities)
+    by_status = {rule["selection"]["tagStatus"]: rule for rule in rules}
+    assert by_status["untagged"]["selection"]["countType"] == "sinceImagePushed"
+    keep = by_status["any"]
+    assert keep["selection"]["countType"] == "imageCountMoreThan"
+    assert keep["selection"]["countNumber"] == ref("var.ecr_images_to_keep")
+    assert keep["rulePriority"] == max(priorities), "a rule on any tag status must come last"
+    assert VARIABLES["ecr_images_to_keep"]["default"] >= 1
+
+
+# --- CI: GitHub OIDC and the push role -------------------------------------------------
+
+
+def test_github_oidc_provider_is_githubs():
+    provider = MODULES["github_oidc_provider"]
+    assert provider["url"] == "https://token.actions.githubusercontent.com"
+    assert provider["count"] == ref("var.create_github_oidc_provider ? 1 : 0")
+
+
+def test_ci_trust_is_pinned_to_one_repository_and_its_main_branch():
+    role = MODULES["ci_role"]
+    assert role["enable_github_oidc"] is True
+    assert "oidc_wildcard_subjects" not in role, "wildcard subjects would trust other branches or repositories"
+    assert "trust_policy_permissions" not in role
+    subjects = LOCALS["ci_oidc_subjects"]
+    assert subjects["push"] == "repo:${var.github_repository}:ref:refs/heads/main"
+    assert subjects["deploy"] == "repo:${var.github_repository}:environment:${var.github_deploy_environment}"
+    assert set(subjects) == {"push", "deploy"}
+    # Only the push subject unless CI deployment is switched on.
+    assert role["oidc_subjects"] == ref(
+        "var.enable_ci_deploy ? values(local.ci_oidc_subjects) : [local.ci_oidc_subjects.push]"
+    )
+    assert VARIABLES["enable_ci_deploy"]["default"] is False
+    assert role["depends_on"] == [ref("module.github_oidc_provider")]
+
+
+def test_trusted_repository_and_environment_cannot_be_wildcards():
+    assert "default" not in VARIABLES["github_repository"], "the repository must be named explicitly"
+    repository = validation_regex("github_repository")
+    assert repository.fullmatch("my-org/employee-db")
+    for bad in ("*", "my-org/*", "my-org/employee-db:*", "*/employee-db", "my-org"):
+        assert not repository.fullmatch(bad), bad
+    environment = validation_regex("github_deploy_environment")
+    assert VARIABLES["github_deploy_environment"]["default"] == "production"
+    assert environment.fullmatch("production")
+    assert not environment.fullmatch("*")
+
+
+def test_ci_role_may_push_to_this_repository_only():
+    role = MODULES["ci_role"]
+    assert "policies" not in role, "no managed policies on the CI role"
+    assert role["create_inline_policy"] is True
+    assert role["inline_policy_permissions"] == ref(
+        "merge(local.ci_push_permissions, var.enable_ci_deploy ? local.ci_deploy_permissions : {})"
+    )
+    statements = LOCALS["ci_push_permissions"]
+    login = statements["EcrLogin"]
+    # GetAuthorizationToken has no resource-level permissions: the only "*".
+    assert login["actions"] == ["ecr:GetAuthorizationToken"]
+    assert login["resources"] == ["*"]
+    push = statements["EcrPushThisRepository"]
+    assert push["resources"] == [ref("module.ecr.repository_arn")]
+    assert {"ecr:PutImage", "ecr:InitiateLayerUpload", "ecr:UploadLayerPart", "ecr:CompleteLayerUpload"} <= set(
+        push["actions"]
+    )
+    for statement in statements.values():
+        assert statement.get("effect", "Allow") == "Allow"
+        for action in statement["actions"]:
+            assert action.startswith("ecr:") and "*" not in action, action
+    assert set(statements) == {"EcrLogin", "EcrPushThisRepository"}
+
+
+def test_ci_deploy_permissions_stop_at_describing_the_cluster():
+    statements = LOCALS["ci_deploy_permissions"]
+    assert statements == {
+        "EksDescribeThisCluster": {
+            "actions": ["eks:DescribeCluster"],
+            "resources": [ref("module.eks.cluster_arn")],
+        }
+    }
+    entries = MODULES["eks"]["access_entries"]
+    assert entries.startswith(ref("var.enable_ci_deploy ?")[:-1]), "the deploy access entry must be optional"
+    assert "module.ci_role.arn" in entries
+
+
+# --- The app's role --------------------------------------------------------------------
+
+
+def test_app_role_may_only_read_objects_of_the_background_bucket():
+    app = MODULES["app_pod_identity"]
+    assert app["attach_custom_policy"] is True
+    (statement,) = app["policy_statements"]
+    assert statement.get("effect", "Allow") == "Allow"
+    assert statement["actions"] == ["s3:GetObject"]
+    assert statement["resources"] == ["${module.backgrounds_bucket.s3_bucket_arn}/*"]
+    others = [k for k, v in app.items() if k.startswith("attach_") and k != "attach_custom_policy" and v]
+    assert not others, f"extra policies attached: {others}"
+    for widening in ("additional_policy_arns", "source_policy_documents", "override_policy_documents"):
+        assert widening not in app, widening
+
+
+def test_app_role_is_bound_to_clo835_sa_by_pod_identity():
+    (association,) = MODULES["app_pod_identity"]["associations"].values()
+    assert association == {
+        "cluster_name": ref("module.eks.cluster_name"),
+        "namespace": ref("local.app_namespace"),
+        "service_account": ref("local.app_service_account"),
+    }
+    assert LOCALS["app_namespace"] == "clo835"
+    assert LOCALS["app_service_account"] == "clo835-sa"
+
+
+def test_kubernetes_manifests_use_the_same_namespace_and_service_account():
+    manifests = ROOT / "k8s-manifests"
+    kustomization = yaml.safe_load((manifests / "kustomization.yaml").read_text())
+    assert kustomization["namespace"] == LOCALS["app_namespace"]
+    service_accounts = {
+        doc["metadata"]["name"]
+        for path in manifests.glob("*.yaml")
+        for doc in yaml.safe_load_all(path.read_text())
+        if doc and doc.get("kind") == "ServiceAccount"
+    }
+    assert LOCALS["app_service_account"] in service_accounts
+
+
+# --- The cluster and its network -------------------------------------------------------
+
+
+def test_eks_has_the_add_ons_the_app_needs():
+    eks = MODULES["eks"]
+    assert eks["name"] == ref("local.cluster_name")
+    assert eks["kubernetes_version"] == ref("var.kubernetes_version")
+    addons = eks["addons"]
+    assert {"vpc-cni", "coredns", "kube-proxy", "eks-pod-identity-agent", "aws-ebs-csi-driver"} <= set(addons)
+    assert addons["vpc-cni"]["before_compute"] is True
+    assert addons["eks-pod-identity-agent"]["before_compute"] is True
+    (ebs,) = addons["aws-ebs-csi-driver"]["pod_identity_association"]
+    assert ebs == {
+        "role_arn": ref("module.ebs_csi_pod_identity.iam_role_arn"),
+        "service_account": "ebs-csi-controller-sa",
+    }
+    assert MODULES["ebs_csi_pod_identity"]["attach_aws_ebs_csi_policy"] is True
+
+
+def test_eks_nodes_run_in_private_subnets_and_the_creator_gets_access():
+    eks = MODULES["eks"]
+    assert eks["subnet_ids"] == ref("module.vpc.private_subnets")
+    assert eks["enable_cluster_creator_admin_permissions"] is True
+    (group,) = eks["eks_managed_node_groups"].values()
+    assert group["instance_types"] == ref("var.node_instance_types")
+    assert "subnet_ids" not in group
+    root = group["block_device_mappings"]["xvda"]["ebs"]
+    assert root["encrypted"] is True
+    assert root["volume_type"] == "gp3"
+
+
+def test_vpc_spans_two_zones_with_tagged_public_and_private_subnets():
+    vpc = MODULES["vpc"]
+    assert vpc["azs"] == ref("local.azs")
+    assert VARIABLES["availability_zone_count"]["default"] >= 2
+    (validation,) = VARIABLES["availability_zone_count"]["validation"]
+    assert "var.availability_zone_count >= 2" in validation["condition"]
+    assert vpc["enable_nat_gateway"] is True
+    assert vpc["public_subnet_tags"] == {"kubernetes.io/role/elb": 1}
+    assert vpc["private_subnet_tags"] == {"kubernetes.io/role/internal-elb": 1}
+
+
+# --- Interface: variables, outputs, example --------------------------------------------
+
+
+def test_every_variable_has_a_type_and_a_description():
+    for name, variable in VARIABLES.items():
+        assert variable.get("description"), name
+        assert variable.get("type"), name
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        "cluster_name",
+        "cluster_endpoint",
+        "update_kubeconfig_command",
+        "ecr_repository_url",
+        "background_bucket_name",
+        "background_image_url",
+        "app_role_arn",
+        "ci_role_arn",
+    ],
+)
+def test_outputs_the_user_needs(output):
+    assert OUTPUTS[output].get("description")
+
+
+def test_example_variables_file_sets_only_known_variables():
+    with (TERRAFORM / "terraform.tfvars.example").open() as f:
+        example = hcl2.load(f, serialization_options=PARSE)
+    assert "github_repository" in example
+    assert set(example) <= set(VARIABLES)
+
+
+def test_no_static_aws_credentials_anywhere():
+    text = "\n".join(p.read_text() for p in TERRAFORM.glob("*.tf*"))
+    assert not re.search(r"\b(A3T|AKIA|ASIA)[A-Z0-9]{16}\b", text)
+    for key in ("access_key", "secret_key", "aws_access_key_id", "aws_secret_access_key"):
+        assert key not in text, key
