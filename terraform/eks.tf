@@ -21,6 +21,10 @@ module "eks" {
   addons = {
     vpc-cni = {
       before_compute = true
+      # Enforces the NetworkPolicies in k8s-manifests/ (inert otherwise).
+      configuration_values = jsonencode({
+        enableNetworkPolicy = "true"
+      })
     }
     eks-pod-identity-agent = {
       before_compute = true

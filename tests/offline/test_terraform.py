@@ -291,6 +291,7 @@ def test_eks_has_the_add_ons_the_app_needs():
     addons = eks["addons"]
     assert {"vpc-cni", "coredns", "kube-proxy", "eks-pod-identity-agent", "aws-ebs-csi-driver"} <= set(addons)
     assert addons["vpc-cni"]["before_compute"] is True
+    assert 'enableNetworkPolicy = "true"' in addons["vpc-cni"]["configuration_values"]
     assert addons["eks-pod-identity-agent"]["before_compute"] is True
     (ebs,) = addons["aws-ebs-csi-driver"]["pod_identity_association"]
     assert ebs == {
