@@ -19,21 +19,30 @@ IAC_PYTHON="${IAC_VENV}/bin/python"
 
 failed=0
 
+workflows=()
+for workflow in .github/workflows/*.yml .github/workflows/*.yaml; do
+  if [[ -e "${workflow}" ]]; then
+    workflows+=("${workflow}")
+  fi
+done
+if ((${#workflows[@]} == 0)); then
+  echo "no workflow in .github/workflows" >&2
+  exit 1
+fi
+
 echo "--- actionlint"
-if ! "${IAC_VENV}/bin/actionlint" -color=false -shellcheck="$(command -v shellcheck)"; then
+if ! "${IAC_VENV}/bin/actionlint" -color=false -shellcheck="$(command -v shellcheck)" "${workflows[@]}"; then
   failed=1
 fi
 
 echo "--- checkov (github_actions)"
 report_dir="$(mktemp -d)"
 trap 'rm -rf "${report_dir}"' EXIT
-workflow_args=()
-for workflow in .github/workflows/*.yml .github/workflows/*.yaml; do
-  if [[ -e "${workflow}" ]]; then
-    workflow_args+=(--file "${workflow}")
-  fi
+checkov_files=()
+for workflow in "${workflows[@]}"; do
+  checkov_files+=(--file "${workflow}")
 done
-if ! LOG_LEVEL=ERROR "${CHECKOV}" --config-file .checkov.yaml "${workflow_args[@]}" --framework github_actions \
+if ! LOG_LEVEL=ERROR "${CHECKOV}" --config-file .checkov.yaml "${checkov_files[@]}" --framework github_actions \
   --output cli --output json --output-file-path "console,${report_dir}/checkov.json"; then
   failed=1
 fi
