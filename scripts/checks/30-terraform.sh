@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Terraform (terraform/): formatting, checkov policies, and the facts that
 # tests/offline/test_terraform.py pins down (private bucket, immutable images,
-# OIDC trust pinned to one repository and branch, least-privilege roles).
+# OIDC trust pinned to one repository and branch, least-privilege roles), plus the
+# variable validations, run by real Terraform on variables.tf alone.
 #
-# `terraform init` cannot reach the provider registry from the build machines,
-# so `terraform validate`/`plan` cannot run here; terraform/README.md gives the
-# commands for a machine with AWS access.
+# `terraform init` cannot fetch the providers and modules from the build machines,
+# so `terraform validate`/`plan` of the whole module cannot run here;
+# terraform/README.md gives the commands for a machine with AWS access.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 # shellcheck source=scripts/checks/lib.sh

