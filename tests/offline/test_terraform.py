@@ -94,6 +94,53 @@ def test_every_module_is_a_registry_module_pinned_to_an_exact_version():
         assert int(version.split(".")[0]) == EXPECTED_MODULES[source], f"module {name}: {source} {version}"
 
 
+# Inputs used here, as documented for the pinned releases (checked against each
+# module's README/variables when the versions were chosen). `terraform validate`
+# would catch a misspelt input, but it cannot run offline; this list does instead.
+# Bumping a module means re-checking its inputs and updating this list.
+KNOWN_INPUTS = {
+    "terraform-aws-modules/vpc/aws": {
+        "name", "cidr", "azs", "private_subnets", "public_subnets", "enable_nat_gateway",
+        "single_nat_gateway", "enable_dns_hostnames", "enable_dns_support",
+        "public_subnet_tags", "private_subnet_tags",
+    },
+    "terraform-aws-modules/eks/aws": {
+        "name", "kubernetes_version", "endpoint_public_access", "endpoint_public_access_cidrs",
+        "enable_cluster_creator_admin_permissions", "cloudwatch_log_group_retention_in_days",
+        "vpc_id", "subnet_ids", "addons", "eks_managed_node_groups", "access_entries",
+    },
+    "terraform-aws-modules/eks-pod-identity/aws": {
+        "name", "description", "attach_custom_policy", "policy_statements", "associations",
+        "attach_aws_ebs_csi_policy",
+    },
+    "terraform-aws-modules/ecr/aws": {
+        "repository_name", "repository_image_tag_mutability", "repository_image_scan_on_push",
+        "repository_encryption_type", "repository_force_delete", "create_lifecycle_policy",
+        "repository_lifecycle_policy",
+    },
+    "terraform-aws-modules/s3-bucket/aws": {
+        "bucket", "force_destroy", "block_public_acls", "block_public_policy", "ignore_public_acls",
+        "restrict_public_buckets", "control_object_ownership", "object_ownership", "versioning",
+        "server_side_encryption_configuration", "attach_deny_insecure_transport_policy",
+        "attach_require_latest_tls_policy", "lifecycle_rule",
+    },
+    "terraform-aws-modules/s3-bucket/aws//modules/object": {"bucket", "key", "file_source", "etag", "content_type"},
+    "terraform-aws-modules/iam/aws//modules/iam-oidc-provider": {"url"},
+    "terraform-aws-modules/iam/aws//modules/iam-role": {
+        "name", "description", "enable_github_oidc", "oidc_subjects", "create_inline_policy",
+        "inline_policy_permissions",
+    },
+}
+META_ARGUMENTS = {"source", "version", "count", "for_each", "depends_on", "providers"}
+
+
+def test_modules_get_only_inputs_known_for_their_pinned_release():
+    for name, module in MODULES.items():
+        unknown = set(module) - META_ARGUMENTS - KNOWN_INPUTS[module["source"]]
+        release = f"{module['source']} {module['version']}"
+        assert not unknown, f"module {name}: inputs not checked against {release}: {unknown}"
+
+
 def test_all_community_modules_are_used():
     assert {m["source"] for m in MODULES.values()} == set(EXPECTED_MODULES)
 
@@ -210,7 +257,8 @@ def test_ci_trust_is_pinned_to_one_repository_and_its_main_branch():
 def test_trusted_repository_must_be_named_exactly(variables_only):
     assert "default" not in VARIABLES["github_repository"], "the repository must be named explicitly"
     assert plan_errors(variables_only, github_repository="my-org/employee-db") == []
-    for bad in ("*", "my-org/*", "my-org/employee-db:*", "*/employee-db", "my-org", "my-org/employee-db:ref:refs/heads/*"):
+    wildcards = ("*", "my-org/*", "my-org/employee-db:*", "*/employee-db", "my-org:ref:refs/heads/*")
+    for bad in wildcards + ("my-org",):
         (error,) = plan_errors(variables_only, github_repository=bad)
         assert error.startswith("github_repository must be owner/name"), bad
 
@@ -397,3 +445,9 @@ def test_no_static_aws_credentials_anywhere():
     assert not re.search(r"\b(A3T|AKIA|ASIA)[A-Z0-9]{16}\b", text)
     for key in ("access_key", "secret_key", "aws_access_key_id", "aws_secret_access_key"):
         assert key not in text, key
+
+
+def test_readme_names_the_pinned_module_versions():
+    readme = (TERRAFORM / "README.md").read_text()
+    for name, module in MODULES.items():
+        assert f"| {module['version']} |" in readme, f"terraform/README.md does not list {name} {module['version']}"
