@@ -1,0 +1,58 @@
+# syntax=docker/dockerfile:1
+#
+# employee-db container image: build with `docker build -t employee-db .`
+#
+# Two stages. The builder compiles the dependencies first, in a layer of their own, from
+# Cargo.toml and Cargo.lock alone, so editing the code re-runs only the last, short
+# compile. The runtime is distroless "cc" (glibc, libgcc, CA certificates, no shell, no
+# package manager) and runs as its non-root user 65532.
+#
+# Both bases are Debian 13, so the binary links against the same glibc it runs with.
+# The tags are pinned to a toolchain release and a Debian release; add an @sha256 digest
+# (and let Dependabot or Renovate move it) where byte-for-byte reproducible pulls matter.
+
+FROM rust:1.95.0-slim-trixie AS builder
+WORKDIR /build
+
+# aws-lc-sys (TLS for the AWS SDK) and libsqlite3-sys compile C with the cc crate: the
+# gcc that the slim image ships is all they need on x86_64 and aarch64 (no cmake).
+COPY Cargo.toml Cargo.lock ./
+RUN mkdir src \
+ && printf 'fn main() {}\n' > src/main.rs \
+ && touch src/lib.rs \
+ && cargo build --release --locked \
+ && rm -rf src
+
+# The application itself: templates and migrations are compiled into the binary.
+COPY src ./src
+COPY templates ./templates
+COPY migrations ./migrations
+# touch: COPY keeps the files' old modification times, which cargo would take for
+# "older than the placeholder build" and skip.
+RUN touch src/main.rs src/lib.rs \
+ && cargo build --release --locked \
+ && install -d -o 65532 -g 65532 /rootfs/app/data /rootfs/var/cache/employee-db
+
+FROM gcr.io/distroless/cc-debian13:nonroot
+LABEL org.opencontainers.image.title="employee-db" \
+      org.opencontainers.image.description="Employee database web app (Rust rewrite of the CLO835 Flask app)" \
+      org.opencontainers.image.licenses="MIT"
+WORKDIR /app
+# Writable places for a non-root user: the embedded SQLite file (used when DBHOST is
+# unset) and the downloaded background image. In Kubernetes both sit on emptyDir volumes
+# because the root filesystem is mounted read-only there.
+COPY --from=builder --chown=65532:65532 /rootfs/ /
+COPY --from=builder /build/target/release/employee-db /app/employee-db
+COPY static /app/static
+ENV PORT=81 \
+    STATIC_DIR=/app/static \
+    SQLITE_PATH=/app/data/employees.db \
+    BACKGROUND_CACHE_DIR=/var/cache/employee-db
+USER 65532:65532
+# Port 81 as non-root: Docker sets net.ipv4.ip_unprivileged_port_start=0 in every
+# container; the Kubernetes Deployment sets the same sysctl on the pod.
+EXPOSE 81
+# No shell or curl here: the binary checks its own /healthz.
+HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
+  CMD ["/app/employee-db", "healthcheck"]
+ENTRYPOINT ["/app/employee-db"]
