@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# Changes the page background of a running deployment without a restart: edits
+# BACKGROUND_IMAGE_URL in the live ConfigMap, then waits until the app serves the new
+# image (the kubelet refreshes the mounted ConfigMap file, the app follows the file)
+# and reports how long that took.
+set -euo pipefail
+
+usage() {
+  cat <<'EOF'
+Usage: scripts/change-background.sh [-h] [-n NAMESPACE] [-u URL] [-t SECONDS] [--save] IMAGE_URL
+
+IMAGE_URL is the private object to show, s3://bucket/key (or its https S3 URL).
+The app's role must be allowed to read it (Terraform's role reads its own bucket).
+
+Options:
+  -n NAMESPACE  Kubernetes namespace (default: clo835)
+  -u URL        where the app answers, to watch for the change (default: the load
+                balancer of Service employee-db)
+  -t SECONDS    how long to wait for the app to show the image (default: 300)
+  --save        also write the value into k8s-manifests/app-config.env, so the next
+                `kubectl apply -k k8s-manifests` keeps it (then commit that file)
+  -h, --help    show this help
+
+The live edit takes effect in the running pods without a restart, usually within a
+minute or two (the kubelet's ConfigMap sync). A later `kubectl apply -k` without
+--save puts the committed value back.
+EOF
+}
+
+namespace=clo835
+url=""
+timeout=300
+save=false
+args=()
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    -h | --help) usage; exit 0 ;;
+    --save) save=true ;;
+    -n | -u | -t)
+      [[ $# -ge 2 ]] || { usage >&2; exit 2; }
+      case "$1" in
+        -n) namespace="$2" ;;
+        -u) url="${2%/}" ;;
+        -t) timeout="$2" ;;
+      esac
+      shift
+      ;;
+    -*) usage >&2; exit 2 ;;
+    *) args+=("$1") ;;
+  esac
+  shift
+done
+if [[ ${#args[@]} -ne 1 || ! "${timeout}" =~ ^[0-9]+$ ]]; then
+  usage >&2
+  exit 2
+fi
+image_url="${args[0]}"
+if [[ ! "${image_url}" =~ ^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+ &&
+  ! "${image_url}" =~ ^https://[a-z0-9.-]+\.amazonaws\.com/.+ ]]; then
+  echo "IMAGE_URL must look like s3://bucket/key or https://bucket.s3.REGION.amazonaws.com/key" >&2
+  exit 2
+fi
+for tool in kubectl curl jq; do
+  command -v "${tool}" >/dev/null || { echo "${tool} is required" >&2; exit 2; }
+done
+
+k() { kubectl --namespace "${namespace}" "$@"; }
+step() { printf '%s  %s\n' "$(date +%T)" "$*"; }
+die() { printf '%s  FAIL  %s\n' "$(date +%T)" "$*" >&2; exit 1; }
+
+if [[ -z "${url}" ]]; then
+  host="$(k get service employee-db -o jsonpath='{.status.loadBalancer.ingress[0].hostname}{.status.loadBalancer.ingress[0].ip}')"
+  [[ -n "${host}" ]] || die "Service employee-db has no load balancer address yet; pass -u URL"
+  url="http://${host}"
+fi
+
+# The ConfigMap the pods mount (its name carries kustomize's hash).
+configmap="$(k get deployment employee-db -o jsonpath='{.spec.template.spec.volumes[?(@.name=="config")].configMap.name}')"
+[[ -n "${configmap}" ]] || die "Deployment employee-db mounts no ConfigMap volume named config"
+current="$(k get configmap "${configmap}" -o jsonpath='{.data.BACKGROUND_IMAGE_URL}')"
+
+background_status() { curl --silent --show-error --fail --max-time 10 "${url}/background"; }
+shown_path() { background_status | jq -r '.image.public_path // empty'; }
+
+before="$(shown_path)" || die "cannot read ${url}/background"
+step "ConfigMap ${configmap}: BACKGROUND_IMAGE_URL ${current:-<empty>} -> ${image_url}"
+step "the app shows ${before:-no image} now"
+
+if [[ "${save}" == true ]]; then
+  env_file="$(dirname "$0")/../k8s-manifests/app-config.env"
+  escaped="$(printf '%s' "${image_url}" | sed 's/[&|\\]/\\&/g')"
+  sed "s|^BACKGROUND_IMAGE_URL=.*|BACKGROUND_IMAGE_URL=${escaped}|" "${env_file}" >"${env_file}.new"
+  mv "${env_file}.new" "${env_file}"
+  step "saved in ${env_file}: commit it so the next apply keeps this background"
+fi
+
+if [[ "${current}" == "${image_url}" ]]; then
+  step "already set in the live ConfigMap; nothing to change"
+  exit 0
+fi
+patch="$(jq -cn --arg url "${image_url}" '{data: {BACKGROUND_IMAGE_URL: $url}}')"
+k patch configmap "${configmap}" --type merge --patch "${patch}" >/dev/null
+step "ConfigMap updated"
+
+# Done when several answers in a row (the load balancer spreads them over the
+# replicas) name a cached image other than the one shown before, or name the new URL.
+started=${SECONDS}
+deadline=$((SECONDS + timeout))
+in_a_row=0
+while ((in_a_row < 6)); do
+  ((SECONDS < deadline)) || die "the app did not show ${image_url} within ${timeout}s (still: $(background_status 2>&1 || true))"
+  status="$(background_status 2>/dev/null || true)"
+  path="$(jq -r '.image.public_path // empty' 2>/dev/null <<<"${status}" || true)"
+  if [[ -n "${path}" && ("${path}" != "${before}" || "${status}" == *"${image_url}"*) ]]; then
+    in_a_row=$((in_a_row + 1))
+  else
+    in_a_row=0
+  fi
+  sleep 2
+done
+step "PASS  the app shows ${path} for ${image_url}, $((SECONDS - started))s after the change, without a restart"
