@@ -1,0 +1,299 @@
+//! The one error type of the HTTP layer, and the middleware that renders every error
+//! response as a page in the site's layout.
+//!
+//! Handlers return `AppError`; its `IntoResponse` only records the error in the response
+//! extensions. `render_errors` then renders it with the layout (which needs the app state)
+//! and the request id (which needs the request), and also gives the responses that axum
+//! and tower-http produce on their own (404, 405, 413, panics) the same kind of page.
+
+use std::sync::Arc;
+
+use axum::extract::rejection::FormRejection;
+use axum::extract::{FromRequest, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+
+use crate::db::DbError;
+use crate::employee::{EmployeeForm, FieldErrors};
+use crate::startup::AppState;
+use crate::views::{self, AddEmployeePage, ErrorPage, LookupPage};
+
+/// The request-id header set by the outermost layer and quoted on 500 pages.
+pub const REQUEST_ID: &str = "x-request-id";
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("invalid employee form: {errors:?}")]
+    InvalidEmployee {
+        form: EmployeeForm,
+        errors: FieldErrors,
+    },
+    #[error("an employee with ID {emp_id} already exists")]
+    DuplicateEmployee { form: EmployeeForm, emp_id: i64 },
+    #[error("invalid employee ID: {message}")]
+    InvalidLookup { emp_id: String, message: String },
+    #[error("employee {0} not found")]
+    EmployeeNotFound(i64),
+    #[error("{title}: {message}")]
+    BadRequest {
+        status: StatusCode,
+        title: &'static str,
+        message: String,
+    },
+    #[error(transparent)]
+    Database(#[from] DbError),
+}
+
+impl AppError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            AppError::InvalidEmployee { .. } | AppError::InvalidLookup { .. } => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            AppError::DuplicateEmployee { .. } => StatusCode::CONFLICT,
+            AppError::EmployeeNotFound(_) => StatusCode::NOT_FOUND,
+            AppError::BadRequest { status, .. } => *status,
+            AppError::Database(DbError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Database(DbError::Duplicate(_)) => StatusCode::CONFLICT,
+            AppError::Database(DbError::Other(_)) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn render(&self, layout: views::Layout<'_>, request_id: Option<&str>) -> Response {
+        let status = self.status();
+        match self {
+            AppError::InvalidEmployee { form, errors } => {
+                let problem = format!(
+                    "The employee was not saved: please correct the {} below.",
+                    if errors.0.len() == 1 {
+                        "field".to_owned()
+                    } else {
+                        format!("{} fields", errors.0.len())
+                    }
+                );
+                let page = AddEmployeePage::new(layout, form, errors, Some(problem));
+                views::render(status, &page)
+            }
+            AppError::DuplicateEmployee { form, emp_id } => {
+                let errors = FieldErrors(vec![(
+                    "emp_id",
+                    format!("An employee with ID {emp_id} already exists."),
+                )]);
+                let problem = format!(
+                    "The employee was not saved: an employee with ID {emp_id} already exists. Choose another ID."
+                );
+                let page = AddEmployeePage::new(layout, form, &errors, Some(problem));
+                views::render(status, &page)
+            }
+            AppError::InvalidLookup { emp_id, message } => {
+                let page = LookupPage {
+                    layout,
+                    emp_id,
+                    problem: Some(message),
+                };
+                views::render(status, &page)
+            }
+            AppError::EmployeeNotFound(emp_id) => message_page(
+                status,
+                layout,
+                "Employee Not Found",
+                &format!("There is no employee with ID {emp_id}."),
+                None,
+            ),
+            AppError::BadRequest { title, message, .. } => {
+                message_page(status, layout, title, message, None)
+            }
+            AppError::Database(DbError::Unavailable(_)) => message_page(
+                status,
+                layout,
+                "Database unavailable",
+                "The database cannot be reached right now, so nothing was read or saved. \
+                 Please try again in a moment.",
+                None,
+            ),
+            AppError::Database(DbError::Duplicate(emp_id)) => message_page(
+                status,
+                layout,
+                "Employee already exists",
+                &format!("An employee with ID {emp_id} already exists."),
+                None,
+            ),
+            AppError::Database(DbError::Other(_)) => internal_error_page(layout, request_id),
+        }
+    }
+}
+
+fn message_page(
+    status: StatusCode,
+    layout: views::Layout<'_>,
+    title: &str,
+    message: &str,
+    request_id: Option<&str>,
+) -> Response {
+    views::render(
+        status,
+        &ErrorPage {
+            layout,
+            title,
+            message,
+            request_id,
+        },
+    )
+}
+
+fn internal_error_page(layout: views::Layout<'_>, request_id: Option<&str>) -> Response {
+    message_page(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        layout,
+        "Something went wrong",
+        "The server could not complete this request. It has been logged.",
+        request_id,
+    )
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let mut response = self.status().into_response();
+        response.extensions_mut().insert(Arc::new(self));
+        response
+    }
+}
+
+impl From<FormRejection> for AppError {
+    fn from(rejection: FormRejection) -> Self {
+        let status = rejection.status();
+        let (title, message) = match &rejection {
+            FormRejection::InvalidFormContentType(_) => (
+                "Unsupported form encoding",
+                "Send the form as application/x-www-form-urlencoded, as the pages' own forms do."
+                    .to_owned(),
+            ),
+            _ if status == StatusCode::PAYLOAD_TOO_LARGE => ("Form too large", too_large()),
+            _ => (
+                "The form could not be read",
+                "The form must be URL-encoded UTF-8 text with the page's field names.".to_owned(),
+            ),
+        };
+        AppError::BadRequest {
+            status,
+            title,
+            message,
+        }
+    }
+}
+
+fn too_large() -> String {
+    format!(
+        "The form is larger than {} KiB, more than any employee needs.",
+        crate::routes::BODY_LIMIT_BYTES / 1024
+    )
+}
+
+/// `Form` whose rejections become pages that say what is wrong.
+pub struct ValidForm<T>(pub T);
+
+impl<S, T> FromRequest<S> for ValidForm<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, AppError> {
+        let axum::Form(value) = axum::Form::<T>::from_request(req, state).await?;
+        Ok(ValidForm(value))
+    }
+}
+
+/// Renders `AppError`s and bare error statuses as pages in the layout.
+pub async fn render_errors(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let request_id = request
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let method = request.method().clone();
+    let mut response = next.run(request).await;
+
+    if let Some(error) = response.extensions_mut().remove::<Arc<AppError>>() {
+        match error.status() {
+            s if s.is_server_error() && s != StatusCode::SERVICE_UNAVAILABLE => {
+                tracing::error!(request_id = request_id.as_deref(), error = ?error, "request failed");
+            }
+            StatusCode::SERVICE_UNAVAILABLE => {
+                tracing::warn!(request_id = request_id.as_deref(), error = %error, "database unavailable");
+            }
+            _ => tracing::debug!(error = %error, "request rejected"),
+        }
+        return with_retry_after(error.render(state.layout(), request_id.as_deref()));
+    }
+
+    let status = response.status();
+    let is_html = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|ct| ct.as_bytes().starts_with(b"text/html"));
+    if !(status.is_client_error() || status.is_server_error()) || is_html {
+        return response;
+    }
+
+    let layout = state.layout();
+    let mut page = match status {
+        StatusCode::NOT_FOUND => message_page(
+            status,
+            layout,
+            "Page not found",
+            "There is no page at this address.",
+            None,
+        ),
+        StatusCode::METHOD_NOT_ALLOWED => message_page(
+            status,
+            layout,
+            "Method not allowed",
+            &format!(
+                "This page does not accept {method} requests. Use the links and forms on the site."
+            ),
+            None,
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            message_page(status, layout, "Form too large", &too_large(), None)
+        }
+        s if s.is_server_error() => {
+            tracing::error!(
+                request_id = request_id.as_deref(),
+                status = s.as_u16(),
+                "request failed"
+            );
+            internal_error_page(layout, request_id.as_deref())
+        }
+        s => message_page(
+            s,
+            layout,
+            s.canonical_reason().unwrap_or("Request not accepted"),
+            "The request was not accepted.",
+            None,
+        ),
+    };
+    // Keep headers that tell the client what to do next (for example `Allow` on a 405).
+    for name in [header::ALLOW, header::RETRY_AFTER] {
+        if let Some(value) = response.headers().get(&name) {
+            page.headers_mut().insert(name, value.clone());
+        }
+    }
+    with_retry_after(page)
+}
+
+/// A 503 tells clients (and browsers' users) when trying again makes sense.
+fn with_retry_after(mut page: Response) -> Response {
+    if page.status() == StatusCode::SERVICE_UNAVAILABLE {
+        page.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    }
+    page
+}

@@ -1,0 +1,51 @@
+use std::process::ExitCode;
+
+use employee_db::cli::{self, Command};
+use employee_db::config::Config;
+use employee_db::startup::Application;
+use employee_db::telemetry;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let command = match cli::parse(std::env::args().skip(1)) {
+        Ok(command) => command,
+        Err(message) => {
+            eprintln!("employee-db: {message}\n\n{}", cli::USAGE);
+            return ExitCode::from(2);
+        }
+    };
+    let colour = match command {
+        Command::Help => {
+            println!("{}", cli::USAGE);
+            return ExitCode::SUCCESS;
+        }
+        Command::Version => {
+            println!("employee-db {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
+        Command::Healthcheck => return cli::healthcheck().await,
+        Command::Serve { colour } => colour,
+    };
+    let config = match Config::from_env(colour.as_deref()) {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("employee-db: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(config.log_format);
+    let app = match Application::build(config).await {
+        Ok(app) => app,
+        Err(err) => {
+            eprintln!("employee-db: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match app.run_until_stopped().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("employee-db: server error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}

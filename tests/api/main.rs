@@ -1,0 +1,10 @@
+//! One integration test binary: every module drives the real app over HTTP.
+
+mod helpers;
+mod mariadb;
+
+mod employees;
+mod hygiene;
+mod pages;
+mod resilience;
+mod startup;

@@ -1,0 +1,102 @@
+//! The database going away and coming back, with a dedicated MariaDB server per test so
+//! that killing it disturbs no other test.
+
+use std::time::{Duration, Instant};
+
+use crate::helpers::{mariadb_backend, spawn_app_with, start_app_with};
+use crate::mariadb::MariaDb;
+
+/// Polls `check` until it holds, failing after `limit`.
+async fn eventually(limit: Duration, what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let started = Instant::now();
+    while !check().await {
+        assert!(
+            started.elapsed() < limit,
+            "{what} did not happen within {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_stopped_then_started_gives_503_then_recovers_without_restart() {
+    let Some(backend) = mariadb_backend() else {
+        return;
+    };
+    let server = MariaDb::start();
+    let app = spawn_app_with(backend, Some(&server), |_| {}).await;
+    app.add_employee("1", "Ada", "Lovelace", "Maths", "London")
+        .await
+        .assert(200, "was added");
+
+    server.kill();
+    let started = Instant::now();
+    let page = app.fetch("1").await;
+    // Bounded by the acquire timeout (500 ms in tests): a clear page, not a hang.
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+    page.assert(503, "Database unavailable")
+        .assert(503, "Test Group");
+    assert_eq!(page.header("retry-after"), "5");
+    app.add_employee("2", "Grace", "Hopper", "Compilers", "Arlington")
+        .await
+        .assert(503, "nothing was read or saved");
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.status, 503, "{}", ready.body);
+    assert!(
+        ready.body.starts_with("not ready: database unavailable"),
+        "{}",
+        ready.body
+    );
+    assert_eq!(
+        app.get("/healthz").await.status,
+        200,
+        "liveness ignores the database"
+    );
+
+    server.restart();
+    eventually(Duration::from_secs(10), "recovery", async || {
+        app.fetch("1").await.status == 200
+    })
+    .await;
+    app.fetch("1").await.assert(200, "Lovelace");
+    app.add_employee("2", "Grace", "Hopper", "Compilers", "Arlington")
+        .await
+        .assert(200, "was added");
+    assert_eq!(app.stored_ids().await, vec![1, 2]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn app_starts_while_the_database_is_down_and_becomes_ready_when_it_is_up() {
+    let Some(backend) = mariadb_backend() else {
+        return;
+    };
+    let server = MariaDb::start();
+    let app = start_app_with(backend, Some(&server), |_| {}).await;
+    // Taken down before the app's first connection: migrations have not run.
+    server.kill();
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.status, 503, "{}", ready.body);
+    app.get("/").await.assert(200, "Employee Database");
+    app.fetch("1").await.assert(503, "Database unavailable");
+
+    server.restart();
+    eventually(Duration::from_secs(15), "readiness", async || {
+        app.get("/readyz").await.status == 200
+    })
+    .await;
+    app.add_employee("3", "Alan", "Turing", "Computability", "Manchester")
+        .await
+        .assert(200, "was added");
+}
+
+#[tokio::test]
+async fn a_stopped_app_closes_its_listener_cleanly() {
+    let app = crate::helpers::spawn_app(crate::helpers::Backend::Sqlite).await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+    app.stop().await.expect("clean stop");
+    assert!(tokio::net::TcpStream::connect(address).await.is_err());
+}
