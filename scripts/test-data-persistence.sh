@@ -81,7 +81,7 @@ new_mysql_ready() {
 step "app at ${url}, namespace ${namespace}"
 wait_until "app ready" app_ready
 
-emp_id="$(date +%s)$((RANDOM % 1000))"
+emp_id="$(date +%s)$(printf %03d $((RANDOM % 1000)))"
 last="Persist${emp_id: -6}"
 step "adding employee ${emp_id} (Data ${last})"
 post_shows "${last}" /addemp "emp_id=${emp_id}" "first_name=Data" "last_name=${last}" \

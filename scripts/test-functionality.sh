@@ -121,7 +121,7 @@ else
 fi
 
 echo "Add and fetch round trip"
-emp_id="$(date +%s)$((RANDOM % 1000))"
+emp_id="$(date +%s)$(printf %03d $((RANDOM % 1000)))"
 first="Smoke"
 last="Test${emp_id: -6}"
 form=(--data-urlencode "emp_id=${emp_id}" --data-urlencode "first_name=${first}"
@@ -131,7 +131,7 @@ page "add employee ${emp_id}" 200 POST /addemp "${first} ${last}" -- "${form[@]}
 page "fetch employee ${emp_id}" 200 POST /fetchdata \
   "${emp_id}" "${first}" "${last}" "Smoke testing" "Offline CI" "Primary Interest" \
   -- --data-urlencode "emp_id=${emp_id}"
-page "employee ${emp_id} in the list" 200 GET /employees "${last}"
+page "employee ${emp_id} has its own page" 200 GET "/employees/${emp_id}" "${last}"
 
 status="$(request POST /addemp "${form[@]}")"
 if [[ "${status}" =~ ^4[0-9][0-9]$ ]]; then
