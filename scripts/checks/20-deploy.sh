@@ -105,10 +105,13 @@ yaml_lint() { yamllint --strict docker-compose.yml k8s-manifests .yamllint.yaml 
 
 compose_schema() { check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yml; }
 
-# The debug build is enough for the smoke test and is what `cargo test` already built.
+# The debug build is enough for the smoke test and is what `cargo test` already built
+# in scripts/test.sh, which keeps its target directory in the cache folder: use the same.
 build_app() {
-  cargo build --locked --quiet --bin employee-db &&
-    export EMPLOYEE_DB_BIN="${PWD}/${CARGO_TARGET_DIR:-target}/debug/employee-db"
+  local target="${CARGO_TARGET_DIR:-${CACHE_DIR}/target}"
+  [[ "${target}" == /* ]] || target="${PWD}/${target}"
+  CARGO_TARGET_DIR="${target}" cargo build --locked --quiet --bin employee-db &&
+    export EMPLOYEE_DB_BIN="${target}/debug/employee-db"
 }
 
 tests() {

@@ -1,15 +1,21 @@
 """The operator scripts in scripts/: strict bash, a usage text, clear exit codes, and
-test-functionality.sh run for real against the app and against a broken stand-in.
+each one run for real.
 
-The cluster scripts (persistence, background change, prerequisites) need a cluster and
-AWS, which the build machines do not have; their options and refusals are checked here.
+test-functionality.sh runs against the real app (on its embedded SQLite database) and
+against a stand-in that only answers "ok". The build machines have no cluster, so the
+cluster scripts run against a stand-in kubectl that plays the few calls they make:
+test-data-persistence.sh with the real app, change-background.sh with a stand-in
+/background that shows the configured image a little late, as the kubelet would.
 """
 
+import hashlib
 import http.server
+import json
 import os
 import re
 import socket
 import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -152,3 +158,136 @@ def test_functionality_script_fails_against_a_stand_in_that_only_says_ok():
     for check in ["home page", "content-security-policy", "fetch employee", "Employee Not Found"]:
         assert re.search(rf"^  FAIL  .*{re.escape(check)}", result.stdout, re.M), check
     assert "PASS  liveness probe /healthz" in result.stdout
+
+
+# --- The cluster scripts, against a stand-in kubectl -----------------------------------
+
+FAKE_KUBECTL = """#!{python}
+# A stand-in for the few kubectl calls the operator scripts make; state in a JSON file.
+import json, os, sys, uuid
+
+path = os.environ["FAKE_KUBE_STATE"]
+with open(path) as f:
+    state = json.load(f)
+args = sys.argv[1:]
+if args[:1] == ["--namespace"]:
+    args = args[2:]
+state["calls"].append(" ".join(args))
+out = sys.stdout.write
+if args[:3] == ["get", "pod", "mysql-0"]:
+    jsonpath = args[-1]
+    if "claimName" in jsonpath:
+        out("data-mysql-0")
+    elif "metadata.uid" in jsonpath:
+        out(state["uid"])
+    else:
+        state["polls_until_ready"] -= 1
+        out("True" if state["polls_until_ready"] <= 0 else "False")
+elif args[:3] == ["get", "pvc", "data-mysql-0"]:
+    out("pvc-0123")
+elif args[:3] == ["delete", "pod", "mysql-0"]:
+    state["uid"] = str(uuid.uuid4())
+    state["polls_until_ready"] = 2
+elif args[:3] == ["get", "deployment", "employee-db"]:
+    out("employee-db-config-5h2k9")
+elif args[:3] == ["get", "configmap", "employee-db-config-5h2k9"]:
+    out(state["url"])
+elif args[:3] == ["patch", "configmap", "employee-db-config-5h2k9"]:
+    state["url"] = json.loads(args[args.index("--patch") + 1])["data"]["BACKGROUND_IMAGE_URL"]
+else:
+    sys.exit("fake kubectl: unexpected " + " ".join(args))
+with open(path, "w") as f:
+    json.dump(state, f)
+"""
+
+
+@pytest.fixture
+def fake_kubectl(tmp_path):
+    """PATH and state for the stand-in kubectl; returns (environment, read_state)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    kubectl = bin_dir / "kubectl"
+    kubectl.write_text(FAKE_KUBECTL.format(python=sys.executable))
+    kubectl.chmod(0o755)
+    state = tmp_path / "kube.json"
+    state.write_text(json.dumps({"calls": [], "uid": "first", "polls_until_ready": 0,
+                                 "url": "s3://old-bucket/old.jpg"}))
+    environment = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "FAKE_KUBE_STATE": str(state)}
+    return environment, lambda: json.loads(state.read_text())
+
+
+def test_persistence_script_deletes_mysql_and_finds_the_employee_again(real_app, fake_kubectl):
+    environment, state = fake_kubectl
+    result = run(SCRIPTS / "test-data-persistence.sh", "-u", real_app, "-t", "60", env=environment)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"PASS  employee \d+ survived the MySQL pod's deletion \(same volume pvc-0123\)", result.stdout)
+    assert "delete pod mysql-0 --wait=false" in state()["calls"]
+    assert state()["uid"] != "first"
+
+
+class ShowsConfiguredImage(http.server.BaseHTTPRequestHandler):
+    """/background names a cached image derived from the stand-in cluster's ConfigMap,
+    two requests late (the kubelet's sync delay)."""
+
+    state_file = ""
+    seen = []
+
+    def do_GET(self):
+        with open(self.state_file) as f:
+            url = json.load(f)["url"]
+        self.seen.append(url)
+        shown = self.seen[-3] if len(self.seen) >= 3 else self.seen[0]
+        body = json.dumps({"image": {"public_path": f"/background/{hashlib.sha256(shown.encode()).hexdigest()[:12]}.jpg"}})
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(body.encode())
+
+    def log_message(self, *args):
+        pass
+
+
+def test_change_background_patches_the_live_config_map_and_waits_for_the_new_image(tmp_path, fake_kubectl):
+    environment, state = fake_kubectl
+    # A copy of the script beside a copy of the env file, so --save edits the copy.
+    (tmp_path / "scripts").mkdir()
+    script = tmp_path / "scripts" / "change-background.sh"
+    script.write_text((SCRIPTS / "change-background.sh").read_text())
+    (tmp_path / "k8s-manifests").mkdir()
+    env_file = tmp_path / "k8s-manifests" / "app-config.env"
+    env_file.write_text("GROUP_NAME=x\nBACKGROUND_IMAGE_URL=\nAPP_COLOR=blue\n")
+
+    handler = type("Handler", (ShowsConfiguredImage,), {"state_file": environment["FAKE_KUBE_STATE"], "seen": []})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        result = run(script, "-u", f"http://127.0.0.1:{server.server_port}", "-t", "60", "--save",
+                     "s3://new-bucket/backgrounds/new.jpg", env=environment)
+    finally:
+        server.shutdown()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert state()["url"] == "s3://new-bucket/backgrounds/new.jpg"
+    assert re.search(r"PASS  the app shows /background/\w+\.jpg for s3://new-bucket/backgrounds/new.jpg, \d+s after",
+                     result.stdout)
+    assert env_file.read_text() == "GROUP_NAME=x\nBACKGROUND_IMAGE_URL=s3://new-bucket/backgrounds/new.jpg\nAPP_COLOR=blue\n"
+
+
+class ShowsNoImage(Bare):
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(b'{"image":null}')
+
+
+def test_change_background_gives_up_when_the_image_never_shows(fake_kubectl):
+    environment, _ = fake_kubectl
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), ShowsNoImage)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        result = run(SCRIPTS / "change-background.sh", "-u", f"http://127.0.0.1:{server.server_port}",
+                     "-t", "4", "s3://new-bucket/new.jpg", env=environment)
+    finally:
+        server.shutdown()
+    assert result.returncode == 1
+    assert "did not show s3://new-bucket/new.jpg within 4s" in result.stderr
