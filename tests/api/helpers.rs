@@ -137,6 +137,10 @@ pub async fn start_app_with(
 ) -> TestApp {
     let (mut vars, database_url, dir) = test_env(backend, server).await;
     customise(&mut vars);
+    // A variable pushed by `customise` overrides the default set above.
+    let mut seen = std::collections::HashSet::new();
+    vars.reverse();
+    vars.retain(|(key, _)| seen.insert(key.clone()));
     let config = Config::from_vars(vars, None).expect("valid test configuration");
     let app = Application::build(config)
         .await

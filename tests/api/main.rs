@@ -4,6 +4,7 @@ mod helpers;
 mod mariadb;
 
 mod employees;
+mod faults;
 mod hygiene;
 mod pages;
 mod resilience;

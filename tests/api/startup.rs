@@ -83,14 +83,14 @@ fn a_port_in_use_is_one_line_naming_the_address_and_the_fix() {
     assert!(err.contains("PORT=8080"), "{err}");
 }
 
-struct Running {
+pub struct Running {
     child: Child,
-    port: u16,
+    pub port: u16,
     _dir: tempfile::TempDir,
 }
 
 impl Running {
-    fn start(args: &[&str], vars: &[(&str, &str)]) -> Running {
+    pub fn start(args: &[&str], vars: &[(&str, &str)]) -> Running {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let port_text = port.to_string();
@@ -124,7 +124,7 @@ impl Running {
         text
     }
 
-    fn terminate(mut self) -> (Option<i32>, Duration, String) {
+    pub fn terminate(mut self) -> (Option<i32>, Duration, String) {
         let started = Instant::now();
         let status = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
