@@ -5,6 +5,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use employee_db::config::Config;
+use employee_db::employee::Employee;
 use employee_db::startup::Application;
 use sqlx::Connection;
 use tokio::sync::oneshot;
@@ -259,28 +260,37 @@ impl TestApp {
     }
 
     /// Employees in the database, read directly rather than through the app.
-    pub async fn stored_ids(&self) -> Vec<i64> {
-        let sql = "SELECT emp_id FROM employee ORDER BY emp_id";
+    pub async fn stored_employees(&self) -> Vec<Employee> {
+        let sql = "SELECT emp_id, first_name, last_name, primary_skill, location \
+                   FROM employee ORDER BY emp_id";
         match self.backend {
             Backend::Sqlite => {
                 let mut conn = sqlx::SqliteConnection::connect(&self.database_url)
                     .await
                     .expect("open SQLite");
-                sqlx::query_scalar(sql)
+                sqlx::query_as(sql)
                     .fetch_all(&mut conn)
                     .await
-                    .expect("read ids")
+                    .expect("read employees")
             }
             Backend::MariaDb => {
                 let mut conn = sqlx::MySqlConnection::connect(&self.database_url)
                     .await
                     .expect("connect to MariaDB");
-                sqlx::query_scalar(sql)
+                sqlx::query_as(sql)
                     .fetch_all(&mut conn)
                     .await
-                    .expect("read ids")
+                    .expect("read employees")
             }
         }
+    }
+
+    pub async fn stored_ids(&self) -> Vec<i64> {
+        self.stored_employees()
+            .await
+            .into_iter()
+            .map(|e| e.emp_id)
+            .collect()
     }
 
     /// Waits for `/readyz` (migrations done), failing after 20 s.

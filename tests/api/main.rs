@@ -3,6 +3,7 @@
 mod helpers;
 mod mariadb;
 
+mod bad_input;
 mod employees;
 mod faults;
 mod hygiene;
