@@ -86,7 +86,7 @@ fn a_port_in_use_is_one_line_naming_the_address_and_the_fix() {
 pub struct Running {
     child: Child,
     pub port: u16,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Running {
@@ -105,7 +105,7 @@ impl Running {
         let running = Running {
             child,
             port,
-            _dir: dir,
+            dir,
         };
         let deadline = Instant::now() + Duration::from_secs(20);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -224,4 +224,55 @@ fn json_logs_have_one_object_per_request() {
     assert_eq!(request_line["status"], 200);
     assert_eq!(request_line["span"]["method"], "GET");
     assert!(request_line["latency_ms"].as_f64().is_some());
+}
+
+#[tokio::test]
+async fn an_unexpected_failure_is_a_500_page_with_the_request_id_that_the_log_has() {
+    use sqlx::Connection;
+    let app = Running::start(&[], &[]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !app.get("/readyz").contains(" 200 ") {
+        assert!(Instant::now() < deadline, "never ready");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Break the schema behind the app's back: the next query fails in a way no user
+    // input can cause.
+    let url = format!(
+        "sqlite://{}",
+        app.dir.path().join("db/employees.db").display()
+    );
+    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::query("DROP TABLE employee")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+
+    let page = app.get("/employees");
+    assert!(
+        page.starts_with("HTTP/1.0 500") || page.starts_with("HTTP/1.1 500"),
+        "{page}"
+    );
+    assert!(page.contains("Something went wrong"), "{page}");
+    assert!(
+        !page.to_lowercase().contains("no such table"),
+        "internals leaked: {page}"
+    );
+    let id = page
+        .split("<code>")
+        .nth(1)
+        .and_then(|rest| rest.split("</code>").next())
+        .expect("request id on the page")
+        .to_owned();
+    assert_eq!(id.len(), 36, "{id}");
+    let (_, _, logs) = app.terminate();
+    let line = logs
+        .lines()
+        .find(|l| l.contains("request failed"))
+        .unwrap_or_else(|| panic!("no error line in {logs}"));
+    assert!(line.contains(&id), "{line}");
+    assert!(
+        line.contains("no such table"),
+        "the log keeps the cause: {line}"
+    );
 }
