@@ -132,6 +132,16 @@ def test_functionality_script_passes_against_the_real_app(real_app):
     assert "PASS  add employee" in result.stdout and "PASS  fetch employee" in result.stdout
 
 
+def test_image_healthcheck_command_reports_the_app_state(real_app):
+    """The Dockerfile's HEALTHCHECK runs `employee-db healthcheck` (no shell in the image)."""
+    binary = os.environ["EMPLOYEE_DB_BIN"]
+    port = real_app.rsplit(":", 1)[1]
+    up = subprocess.run([binary, "healthcheck"], env={"PORT": port}, capture_output=True, timeout=30)
+    assert up.returncode == 0, up.stderr
+    down = subprocess.run([binary, "healthcheck"], env={"PORT": str(free_port())}, capture_output=True, timeout=30)
+    assert down.returncode == 1
+
+
 class Bare(http.server.BaseHTTPRequestHandler):
     """Answers 200 "ok" to everything: no form, no headers, no employees."""
 
