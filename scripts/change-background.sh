@@ -80,11 +80,10 @@ configmap="$(k get deployment employee-db -o jsonpath='{.spec.template.spec.volu
 current="$(k get configmap "${configmap}" -o jsonpath='{.data.BACKGROUND_IMAGE_URL}')"
 
 background_status() { curl --silent --show-error --fail --max-time 10 "${url}/background"; }
-shown_path() { background_status | jq -r '.image.public_path // empty'; }
 
-before="$(shown_path)" || die "cannot read ${url}/background"
+before="$(background_status | jq -r '.image.path // "no image"')" || die "cannot read ${url}/background"
 step "ConfigMap ${configmap}: BACKGROUND_IMAGE_URL ${current:-<empty>} -> ${image_url}"
-step "the app shows ${before:-no image} now"
+step "the app shows ${before} now"
 
 if [[ "${save}" == true ]]; then
   env_file="$(dirname "$0")/../k8s-manifests/app-config.env"
@@ -102,20 +101,32 @@ patch="$(jq -cn --arg url "${image_url}" '{data: {BACKGROUND_IMAGE_URL: $url}}')
 k patch configmap "${configmap}" --type merge --patch "${patch}" >/dev/null
 step "ConfigMap updated"
 
+# What one answer of GET /background says about the new URL: "shown PATH" once the app
+# serves it, "failed REASON" when the app cannot fetch it, "waiting" otherwise.
+verdict() {
+  jq -r --arg url "${image_url}" '
+    if (.source.url // "") != $url then "waiting"
+    elif .state == "ready" and (.image.path // "") != "" then "shown \(.image.path)"
+    elif .state == "failed" then
+      "failed \(.last_error.category // "?"): \(.last_error.check // "") \(.last_error.detail // "")"
+    else "waiting" end' 2>/dev/null || echo waiting
+}
+
 # Done when several answers in a row (the load balancer spreads them over the
-# replicas) name a cached image other than the one shown before, or name the new URL.
+# replicas) show the new image; stop early when the app keeps failing to fetch it.
 started=${SECONDS}
 deadline=$((SECONDS + timeout))
-in_a_row=0
-while ((in_a_row < 6)); do
-  ((SECONDS < deadline)) || die "the app did not show ${image_url} within ${timeout}s (still: $(background_status 2>&1 || true))"
-  status="$(background_status 2>/dev/null || true)"
-  path="$(jq -r '.image.public_path // empty' 2>/dev/null <<<"${status}" || true)"
-  if [[ -n "${path}" && ("${path}" != "${before}" || "${status}" == *"${image_url}"*) ]]; then
-    in_a_row=$((in_a_row + 1))
-  else
-    in_a_row=0
-  fi
+shown=0
+failed=0
+while ((shown < 6)); do
+  ((SECONDS < deadline)) || die "the app did not show ${image_url} within ${timeout}s"
+  answer="$(background_status 2>/dev/null | verdict || true)"
+  case "${answer}" in
+    shown\ *) shown=$((shown + 1)) failed=0 path="${answer#shown }" ;;
+    failed\ *) shown=0 failed=$((failed + 1)) ;;
+    *) shown=0 failed=0 ;;
+  esac
+  ((failed < 3)) || die "the app cannot show ${image_url}: ${answer#failed }"
   sleep 2
 done
 step "PASS  the app shows ${path} for ${image_url}, $((SECONDS - started))s after the change, without a restart"

@@ -156,14 +156,21 @@ fi
 
 echo "Background image"
 status="$(request GET /background)"
-if [[ "${status}" != 200 ]] || ! jq -e . "${work}/body" >/dev/null 2>&1; then
-  fail "/background answered ${status}, expected 200 with JSON"
-else
-  pass "/background describes the background: $(jq -c . "${work}/body")"
-  image_path="$(jq -r '.image.public_path // empty' "${work}/body")"
-  if [[ -z "${image_path}" ]]; then
-    echo "  INFO  no background image is cached (none configured, or not fetched yet): pages use APP_COLOR"
-  else
+state="$(jq -r '.state // empty' "${work}/body" 2>/dev/null || true)"
+source_url="$(jq -r '.source.url // "none"' "${work}/body" 2>/dev/null || true)"
+case "${status}:${state}" in
+  200:none)
+    pass "/background: no image configured, pages use APP_COLOR"
+    ;;
+  200:fetching)
+    pass "/background: fetching ${source_url}; pages use the colour or the previous image meanwhile"
+    ;;
+  200:failed)
+    fail "/background: ${source_url} cannot be shown: $(jq -c '.last_error' "${work}/body")"
+    ;;
+  200:ready)
+    image_path="$(jq -r '.image.path' "${work}/body")"
+    pass "/background: ${source_url} is shown as ${image_path}"
     page "home page shows the background ${image_path}" 200 GET / "src=\"${image_path}\""
     status="$(request GET "${image_path}")"
     type="$(header_value content-type)"
@@ -172,8 +179,11 @@ else
     else
       fail "background image ${image_path} answered ${status} with content type ${type:-none}"
     fi
-  fi
-fi
+    ;;
+  *)
+    fail "/background answered ${status} without a known state: $(head -c 200 "${work}/body")"
+    ;;
+esac
 
 echo
 echo "${passed} passed, ${failed} failed"

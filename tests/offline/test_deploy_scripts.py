@@ -236,8 +236,9 @@ def test_persistence_script_deletes_mysql_and_finds_the_employee_again(real_app,
 
 
 class ShowsConfiguredImage(http.server.BaseHTTPRequestHandler):
-    """/background names a cached image derived from the stand-in cluster's ConfigMap,
-    two requests late (the kubelet's sync delay)."""
+    """GET /background as the app answers it, for the stand-in cluster's ConfigMap value:
+    the new URL is picked up two requests late (the kubelet's sync delay), then shown,
+    or reported as failing when its key says so."""
 
     state_file = ""
     seen = []
@@ -246,15 +247,34 @@ class ShowsConfiguredImage(http.server.BaseHTTPRequestHandler):
         with open(self.state_file) as f:
             url = json.load(f)["url"]
         self.seen.append(url)
-        shown = self.seen[-3] if len(self.seen) >= 3 else self.seen[0]
-        body = json.dumps({"image": {"public_path": f"/background/{hashlib.sha256(shown.encode()).hexdigest()[:12]}.jpg"}})
+        url = self.seen[-3] if len(self.seen) >= 3 else self.seen[0]
+        source = {"url": url, "from": "BACKGROUND_IMAGE_URL_FILE"}
+        if "denied" in url:
+            answer = {"state": "failed", "source": source, "image": None,
+                      "last_error": {"category": "access", "check": "the app's role may not read the object",
+                                     "at": "2026-01-01T00:00:00Z"}}
+        else:
+            path = f"/background/{hashlib.sha256(url.encode()).hexdigest()[:16]}.jpg"
+            answer = {"state": "ready", "source": source, "image": {"path": path, "content_type": "image/jpeg"},
+                      "last_error": None}
+        body = json.dumps(answer).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.end_headers()
-        self.wfile.write(body.encode())
+        self.wfile.write(body)
 
     def log_message(self, *args):
         pass
+
+
+def change_background(environment, handler_class, *args, script=SCRIPTS / "change-background.sh"):
+    handler = type("Handler", (handler_class,), {"state_file": environment["FAKE_KUBE_STATE"], "seen": []})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        return run(script, "-u", f"http://127.0.0.1:{server.server_port}", *args, env=environment)
+    finally:
+        server.shutdown()
 
 
 def test_change_background_patches_the_live_config_map_and_waits_for_the_new_image(tmp_path, fake_kubectl):
@@ -267,14 +287,8 @@ def test_change_background_patches_the_live_config_map_and_waits_for_the_new_ima
     env_file = tmp_path / "k8s-manifests" / "app-config.env"
     env_file.write_text("GROUP_NAME=x\nBACKGROUND_IMAGE_URL=\nAPP_COLOR=blue\n")
 
-    handler = type("Handler", (ShowsConfiguredImage,), {"state_file": environment["FAKE_KUBE_STATE"], "seen": []})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        result = run(script, "-u", f"http://127.0.0.1:{server.server_port}", "-t", "60", "--save",
-                     "s3://new-bucket/backgrounds/new.jpg", env=environment)
-    finally:
-        server.shutdown()
+    result = change_background(environment, ShowsConfiguredImage, "-t", "60", "--save",
+                               "s3://new-bucket/backgrounds/new.jpg", script=script)
     assert result.returncode == 0, result.stdout + result.stderr
     assert state()["url"] == "s3://new-bucket/backgrounds/new.jpg"
     assert re.search(r"PASS  the app shows /background/\w+\.jpg for s3://new-bucket/backgrounds/new.jpg, \d+s after",
@@ -282,22 +296,23 @@ def test_change_background_patches_the_live_config_map_and_waits_for_the_new_ima
     assert env_file.read_text() == "GROUP_NAME=x\nBACKGROUND_IMAGE_URL=s3://new-bucket/backgrounds/new.jpg\nAPP_COLOR=blue\n"
 
 
+def test_change_background_reports_why_the_app_cannot_show_the_image(fake_kubectl):
+    environment, _ = fake_kubectl
+    result = change_background(environment, ShowsConfiguredImage, "-t", "60", "s3://new-bucket/denied.jpg")
+    assert result.returncode == 1
+    assert "cannot show s3://new-bucket/denied.jpg: access: the app's role may not read the object" in result.stderr
+
+
 class ShowsNoImage(Bare):
     def do_GET(self):
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.end_headers()
-        self.wfile.write(b'{"image":null}')
+        self.wfile.write(b'{"state":"none","source":null,"image":null,"last_error":null}')
 
 
-def test_change_background_gives_up_when_the_image_never_shows(fake_kubectl):
+def test_change_background_gives_up_when_the_app_never_picks_the_change_up(fake_kubectl):
     environment, _ = fake_kubectl
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), ShowsNoImage)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        result = run(SCRIPTS / "change-background.sh", "-u", f"http://127.0.0.1:{server.server_port}",
-                     "-t", "4", "s3://new-bucket/new.jpg", env=environment)
-    finally:
-        server.shutdown()
+    result = change_background(environment, ShowsNoImage, "-t", "4", "s3://new-bucket/new.jpg")
     assert result.returncode == 1
     assert "did not show s3://new-bucket/new.jpg within 4s" in result.stderr
