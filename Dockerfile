@@ -4,10 +4,13 @@
 #
 # Two stages. The builder compiles the dependencies first, in a layer of their own, from
 # Cargo.toml and Cargo.lock alone, so editing the code re-runs only the last, short
-# compile. The runtime is distroless "cc" (glibc, libgcc, CA certificates, no shell, no
-# package manager) and runs as its non-root user 65532.
+# compile. The runtime is distroless "base-nossl" (glibc, CA certificates, time zones,
+# no shell, no package manager) running as its non-root user 65532. TLS is rustls with
+# aws-lc compiled into the binary, so OpenSSL (the "base" and "cc" variants) would be
+# dead weight; the one other library the binary links, libgcc_s, is copied from the
+# builder, which is the same Debian release. That keeps the image near 35 MB (a
+# ~19 MB binary on a ~15 MB base) instead of ~45 MB on "cc".
 #
-# Both bases are Debian 13, so the binary links against the same glibc it runs with.
 # The tags are pinned to a toolchain release and a Debian release; add an @sha256 digest
 # (and let Dependabot or Renovate move it) where byte-for-byte reproducible pulls matter.
 
@@ -30,18 +33,26 @@ COPY migrations ./migrations
 # touch: COPY keeps the files' old modification times, which cargo would take for
 # "older than the placeholder build" and skip.
 RUN touch src/main.rs src/lib.rs \
- && cargo build --release --locked \
- && install -d -o 65532 -g 65532 /rootfs/app/data /rootfs/var/cache/employee-db
+ && cargo build --release --locked
 
-FROM gcr.io/distroless/cc-debian13:nonroot
+# What the runtime adds to the base: libgcc_s (with its package record, so image
+# scanners see it) and two empty folders that the app may write to.
+RUN triplet="$(gcc -dumpmachine)" \
+ && install -D -m 0644 "/usr/lib/${triplet}/libgcc_s.so.1" "/runtime/usr/lib/${triplet}/libgcc_s.so.1" \
+ && install -d /runtime/var/lib/dpkg/status.d /writable/data /writable/cache \
+ && dpkg-query --status libgcc-s1 > /runtime/var/lib/dpkg/status.d/libgcc-s1
+
+FROM gcr.io/distroless/base-nossl-debian13:nonroot
 LABEL org.opencontainers.image.title="employee-db" \
       org.opencontainers.image.description="Employee database web app (Rust rewrite of the CLO835 Flask app)" \
       org.opencontainers.image.licenses="MIT"
 WORKDIR /app
-# Writable places for a non-root user: the embedded SQLite file (used when DBHOST is
-# unset) and the downloaded background image. In Kubernetes both sit on emptyDir volumes
+COPY --from=builder /runtime/ /
+# Writable places for the non-root user: the embedded SQLite file (used when DBHOST is
+# unset) and the downloaded background image. In Kubernetes both are emptyDir volumes,
 # because the root filesystem is mounted read-only there.
-COPY --from=builder --chown=65532:65532 /rootfs/ /
+COPY --from=builder --chown=65532:65532 /writable/data /app/data
+COPY --from=builder --chown=65532:65532 /writable/cache /var/cache/employee-db
 COPY --from=builder /build/target/release/employee-db /app/employee-db
 COPY static /app/static
 ENV PORT=81 \

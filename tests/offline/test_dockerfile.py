@@ -38,10 +38,11 @@ def test_multi_stage_with_pinned_bases():
     assert len(bases) == 2
     builder, runtime = bases
     assert re.fullmatch(r"rust:\d+\.\d+\.\d+-slim-(\w+)", builder), builder
-    assert runtime.startswith("gcr.io/distroless/cc-") and runtime.endswith(":nonroot"), runtime
-    # The binary links against glibc: build on the Debian release the runtime is.
+    assert runtime.startswith("gcr.io/distroless/base-nossl-") and runtime.endswith(":nonroot"), runtime
+    # The binary links against glibc and libgcc_s (copied from the builder): build on
+    # the Debian release the runtime is.
     debian = {"bookworm": "debian12", "trixie": "debian13"}[builder.rsplit("-", 1)[1]]
-    assert f"/cc-{debian}:" in runtime
+    assert f"/base-nossl-{debian}:" in runtime
 
 
 def test_dependencies_are_built_in_their_own_layer_before_the_code_is_copied():
@@ -71,10 +72,19 @@ def test_healthcheck_needs_no_shell():
     assert 'CMD ["/app/employee-db", "healthcheck"]' in healthcheck
 
 
+def test_runtime_gets_the_one_library_it_lacks():
+    """base-nossl has glibc but not libgcc_s, which every Rust binary on glibc links."""
+    builder_runs = " ".join(args_of(stages()[0], "RUN"))
+    assert "libgcc_s.so.1" in builder_runs and "dpkg-query --status libgcc-s1" in builder_runs
+    assert "/runtime/ /" in args_of(stages()[-1], "COPY")[0]
+
+
 def test_runtime_has_static_files_and_writable_dirs():
     runtime = stages()[-1]
     copies = args_of(runtime, "COPY")
     assert "static /app/static" in copies
+    assert "--from=builder --chown=65532:65532 /writable/data /app/data" in copies
+    assert "--from=builder --chown=65532:65532 /writable/cache /var/cache/employee-db" in copies
     env = " ".join(args_of(runtime, "ENV"))
     assert "STATIC_DIR=/app/static" in env
     assert "BACKGROUND_CACHE_DIR=/var/cache/employee-db" in env
