@@ -1,0 +1,286 @@
+#!/usr/bin/env bash
+# Benchmark of the release build against its own ceilings (issue 6): starts a private
+# MariaDB on a temporary directory and a free port, seeds 10,000 employees, starts the
+# app, and measures with wrk at each connection count after a warm-up:
+#   GET /, POST /fetchdata (random existing IDs), POST /addemp (unique IDs),
+#   GET /employees,
+# and, as ceilings, GET /healthz (the HTTP stack alone) and MariaDB's own point-select
+# rate from mariadb-slap with the query the app runs, at the same concurrency.
+# Prints one table, the app's peak memory, its start-up time and binary size, and writes
+# the figures as JSON. Everything it starts is stopped and removed on exit.
+set -euo pipefail
+
+usage() {
+  cat <<'EOF'
+Usage: scripts/bench.sh [-d SECONDS] [-w SECONDS] [-c "64 256"] [-o FILE] [-h]
+
+Builds the release binary, starts MariaDB and the app on free local ports, seeds
+10,000 employees and measures requests/s, p50 and p99 latency and errors with wrk,
+next to the ceilings GET /healthz and mariadb-slap's point-select rate.
+
+  -d SECONDS   length of each measured run (default 10)
+  -w SECONDS   warm-up before each measured run (default 3)
+  -c LIST      connection counts, space-separated (default "64 256")
+  -o FILE      JSON output (default target/bench.json in this checkout)
+  -h           this help
+
+Installs wrk, mariadb-server and mariadb-client (Debian) when missing. Builds in
+CARGO_TARGET_DIR (default ~/.cache/employee-db/target). Variables of the app's own
+(DB_MAX_CONNECTIONS, RUST_LOG, ...) set in the environment are passed on to it.
+The app, MariaDB and the load generator share this machine's cores: run it on an
+otherwise idle machine, and read the figures as relative to the ceilings.
+EOF
+}
+
+DURATION=10
+WARMUP=3
+CONNECTIONS="64 256"
+OUT=""
+while getopts ":hd:w:c:o:" opt; do
+  case "${opt}" in
+    h) usage; exit 0 ;;
+    d) DURATION="${OPTARG}" ;;
+    w) WARMUP="${OPTARG}" ;;
+    c) CONNECTIONS="${OPTARG}" ;;
+    o) OUT="${OPTARG}" ;;
+    :) echo "bench.sh: -${OPTARG} needs a value" >&2; usage >&2; exit 2 ;;
+    *) echo "bench.sh: unknown option -${OPTARG}" >&2; usage >&2; exit 2 ;;
+  esac
+done
+shift $((OPTIND - 1))
+if (($#)); then
+  echo "bench.sh: unexpected argument: $1" >&2
+  usage >&2
+  exit 2
+fi
+for n in "${DURATION}" "${WARMUP}"; do
+  [[ "${n}" =~ ^[0-9]+$ && "${n}" -gt 0 ]] || { echo "bench.sh: durations are whole seconds above 0" >&2; exit 2; }
+done
+read -r -a CONNS <<<"${CONNECTIONS}"
+for n in "${CONNS[@]}"; do
+  [[ "${n}" =~ ^[0-9]+$ && "${n}" -ge 2 ]] || { echo "bench.sh: connection counts are whole numbers of 2 or more" >&2; exit 2; }
+done
+
+cd "$(dirname "$0")/.."
+ROOT="$(pwd)"
+# shellcheck source=scripts/checks/lib.sh
+. scripts/checks/lib.sh
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${CACHE_DIR}/target}"
+OUT="${OUT:-${ROOT}/target/bench.json}"
+LOG_DIR="${ROOT}/target/bench"
+mkdir -p "${LOG_DIR}" "$(dirname "${OUT}")"
+export PATH="${PATH}:/usr/sbin"
+
+SEEDED=10000
+WRK_THREADS=2
+DB_USER=bench
+DB_PASSWORD=bench-password
+DB_NAME=employees
+export BENCH_LUA_DIR="${ROOT}/scripts/bench" BENCH_SEEDED="${SEEDED}"
+
+say() { echo "==> $*" >&2; }
+
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/employee-db-bench.XXXXXX")"
+APP_LOG="${LOG_DIR}/app.log"
+APP_PID_FILE="${WORK}/app.pid"
+MARIADB_PID=""
+
+app_pid() { cat "${APP_PID_FILE}" 2>/dev/null || true; }
+
+# Sends SIGTERM and waits (at most 15 s) for a process that is not our child to go.
+stop_pid() {
+  local pid="$1" i
+  kill -TERM "${pid}" 2>/dev/null || return 0
+  for ((i = 0; i < 150; i++)); do
+    kill -0 "${pid}" 2>/dev/null || return 0
+    sleep 0.1
+  done
+  kill -KILL "${pid}" 2>/dev/null || true
+}
+
+cleanup() {
+  local pid
+  pid="$(app_pid)"
+  [[ -z "${pid}" ]] || stop_pid "${pid}"
+  if [[ -n "${MARIADB_PID}" ]]; then
+    stop_pid "${MARIADB_PID}"
+    wait "${MARIADB_PID}" 2>/dev/null || true
+  fi
+  [[ ! -f "${WORK}/mariadb.log" ]] || cp "${WORK}/mariadb.log" "${LOG_DIR}/mariadb.log"
+  rm -rf "${WORK}"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+load_average() { cut -d' ' -f1-3 /proc/loadavg; }
+
+# --- tools and build ---------------------------------------------------------------
+say "installing missing Debian packages (wrk, mariadb-server, mariadb-client)"
+ensure_apt wrk mariadb-server mariadb-client
+for tool in python3 wrk mariadbd mariadb-install-db mariadb mariadb-admin mariadb-slap strip; do
+  command -v "${tool}" >/dev/null || { echo "bench.sh: ${tool} not found" >&2; exit 1; }
+done
+
+say "building the release binary (CARGO_TARGET_DIR=${CARGO_TARGET_DIR})"
+cargo build --release --locked --bin employee-db
+BIN="${CARGO_TARGET_DIR}/release/employee-db"
+strip -o "${WORK}/employee-db.stripped" "${BIN}"
+BINARY_BYTES="$(stat -c %s "${WORK}/employee-db.stripped")"
+
+LOAD_BEFORE="$(load_average)"
+if awk -v l="${LOAD_BEFORE%% *}" 'BEGIN { exit !(l > 0.5) }'; then
+  say "note: load average ${LOAD_BEFORE} before the benchmark: other work on this machine makes the figures noisy"
+fi
+
+# --- MariaDB -----------------------------------------------------------------------
+DB_PORT="$(free_port)"
+ROOT_ARGS=()
+[[ $(id -u) -ne 0 ]] || ROOT_ARGS=(--user=root)
+say "starting MariaDB on 127.0.0.1:${DB_PORT} (data in ${WORK}/data)"
+mariadb-install-db --no-defaults --datadir="${WORK}/data" --auth-root-authentication-method=normal \
+  --skip-test-db "${ROOT_ARGS[@]}" >"${WORK}/install.log" 2>&1 ||
+  { cat "${WORK}/install.log" >&2; exit 1; }
+cat >"${WORK}/init.sql" <<EOF
+CREATE DATABASE IF NOT EXISTS ${DB_NAME} CHARACTER SET utf8mb4;
+CREATE USER IF NOT EXISTS '${DB_USER}'@'%' IDENTIFIED BY '${DB_PASSWORD}';
+GRANT ALL PRIVILEGES ON ${DB_NAME}.* TO '${DB_USER}'@'%';
+EOF
+# Server defaults otherwise, durability included (innodb_flush_log_at_trx_commit=1).
+mariadbd --no-defaults --datadir="${WORK}/data" --port="${DB_PORT}" --bind-address=127.0.0.1 \
+  --socket="${WORK}/mysqld.sock" --pid-file="${WORK}/mysqld.pid" --log-error="${WORK}/mariadb.log" \
+  --init-file="${WORK}/init.sql" --skip-name-resolve --skip-log-bin --max-connections=1000 \
+  --innodb-buffer-pool-size=128M "${ROOT_ARGS[@]}" >/dev/null 2>&1 &
+MARIADB_PID=$!
+cat >"${WORK}/client.cnf" <<EOF
+[client]
+protocol=tcp
+host=127.0.0.1
+port=${DB_PORT}
+user=${DB_USER}
+password=${DB_PASSWORD}
+EOF
+DB_CLIENT=(--defaults-file="${WORK}/client.cnf")
+for ((i = 0; ; i++)); do
+  mariadb-admin "${DB_CLIENT[@]}" --silent ping >/dev/null 2>&1 && break
+  if ! kill -0 "${MARIADB_PID}" 2>/dev/null || ((i > 600)); then
+    echo "bench.sh: MariaDB did not start:" >&2
+    tail -n 30 "${WORK}/mariadb.log" >&2
+    exit 1
+  fi
+  sleep 0.1
+done
+
+# --- the app: start-up time over several starts, the last one stays up ---------------
+APP_PORT="$(free_port)"
+APP_ENV=(
+  PORT="${APP_PORT}" BIND_ADDRESS=127.0.0.1
+  DBHOST=127.0.0.1 DBPORT="${DB_PORT}" DBUSER="${DB_USER}" DBPWD="${DB_PASSWORD}" DATABASE="${DB_NAME}"
+  APP_COLOR="${APP_COLOR:-lime}" GROUP_NAME="${GROUP_NAME:-Benchmark}" GROUP_SLOGAN="${GROUP_SLOGAN:-Measured, not guessed}"
+  STATIC_DIR="${ROOT}/static" BACKGROUND_CACHE_DIR="${WORK}/background"
+  LOG_FORMAT="${LOG_FORMAT:-json}"
+)
+: >"${APP_LOG}"
+READY_MS=()
+STARTS=5
+say "starting the app ${STARTS} times on 127.0.0.1:${APP_PORT} (the first start creates the schema); log: ${APP_LOG}"
+for ((i = 1; i <= STARTS; i++)); do
+  ms="$(env "${APP_ENV[@]}" python3 scripts/bench/start_app.py "${BIN}" "${APP_PORT}" "${APP_LOG}" "${APP_PID_FILE}")" ||
+    { echo "bench.sh: the app did not become ready; its log:" >&2; tail -n 30 "${APP_LOG}" >&2; exit 1; }
+  READY_MS+=("${ms}")
+  if ((i < STARTS)); then
+    stop_pid "$(app_pid)"
+  fi
+done
+APP_PID="$(app_pid)"
+
+say "seeding ${SEEDED} employees"
+awk -v n="${SEEDED}" 'BEGIN {
+  split("Rust Go Python Java Kubernetes Terraform SQL Networking", skill, " ")
+  split("Toronto Montreal Vancouver Calgary Ottawa Halifax", city, " ")
+  for (i = 1; i <= n; i++) {
+    if (i % 1000 == 1) printf "INSERT INTO employee (emp_id, first_name, last_name, primary_skill, location) VALUES\n"
+    printf "(%d, \"First%d\", \"Last%d\", \"%s\", \"%s\")%s\n", i, i, i, skill[i % 8 + 1], city[i % 6 + 1], (i % 1000 == 0 || i == n) ? ";" : ","
+  }
+}' | mariadb "${DB_CLIENT[@]}" "${DB_NAME}"
+cp "${APP_LOG}" "${LOG_DIR}/app-start.log"
+
+# --- measurements --------------------------------------------------------------------
+RESULTS="${WORK}/results.jsonl"
+: >"${RESULTS}"
+URL="http://127.0.0.1:${APP_PORT}"
+RUN_NO=0
+
+# measure_wrk LABEL CONNECTIONS PATH [LUA_SCRIPT]: a warm-up, then the measured run.
+measure_wrk() {
+  local label="$1" conns="$2" path="$3" script="${4:-report.lua}" out result lines
+  say "${label} at ${conns} connections: ${WARMUP} s warm-up, ${DURATION} s measured"
+  RUN_NO=$((RUN_NO + 1))
+  BENCH_ID_BASE=$((RUN_NO * 1000000000)) wrk -t"${WRK_THREADS}" -c"${conns}" -d"${WARMUP}s" \
+    -s "scripts/bench/${script}" "${URL}${path}" >/dev/null
+  : >"${APP_LOG}"
+  RUN_NO=$((RUN_NO + 1))
+  out="$(BENCH_ID_BASE=$((RUN_NO * 1000000000)) wrk -t"${WRK_THREADS}" -c"${conns}" -d"${DURATION}s" \
+    -s "scripts/bench/${script}" "${URL}${path}")"
+  result="$(sed -n 's/^BENCH_RESULT //p' <<<"${out}")"
+  [[ -n "${result}" ]] || { echo "bench.sh: no result from wrk:" >&2; echo "${out}" >&2; exit 1; }
+  lines="$(grep -c latency_ms "${APP_LOG}" || true)"
+  printf '{"endpoint":"%s","connections":%d,"tool":"wrk","app_log_lines":%d,"wrk":%s}\n' \
+    "${label}" "${conns}" "${lines}" "${result}" >>"${RESULTS}"
+}
+
+# The app's lookup, as MariaDB's own client runs it: random existing IDs, one per line.
+QUERIES="${WORK}/point-select.sql"
+awk -v n="${SEEDED}" 'BEGIN { srand(42); for (i = 0; i < 5000; i++)
+  printf "SELECT emp_id, first_name, last_name, primary_skill, location FROM employee WHERE emp_id = %d\n", int(rand() * n) + 1 }' >"${QUERIES}"
+
+# slap CONCURRENCY QUERIES_PER_CLIENT: prints "seconds queries_per_client".
+slap() {
+  mariadb-slap "${DB_CLIENT[@]}" --create-schema="${DB_NAME}" --no-drop --query="${QUERIES}" \
+    --concurrency="$1" --number-of-queries="$(($1 * $2))" --iterations=1 2>&1 |
+    awk '/Average number of seconds to run all queries/ { s = $(NF - 1) }
+         /Average number of queries per client/ { q = $NF }
+         END { if (s == "" || q == "") exit 1; print s, q }'
+}
+
+# measure_slap CONNECTIONS: a calibration run that doubles as the warm-up sizes the
+# measured run to about DURATION seconds (mariadb-slap counts queries, not time).
+measure_slap() {
+  local conns="$1" secs per_client rate
+  say "point-select (mariadb-slap) at ${conns} clients: warm-up, then about ${DURATION} s measured"
+  read -r secs per_client <<<"$(slap "${conns}" 200)" || { echo "bench.sh: mariadb-slap failed" >&2; exit 1; }
+  rate="$(awk -v c="${conns}" -v q="${per_client}" -v s="${secs}" 'BEGIN { print c * q / s }')"
+  per_client="$(awk -v r="${rate}" -v c="${conns}" -v d="${DURATION}" 'BEGIN { n = int(r * d / c); print (n < 100 ? 100 : n) }')"
+  read -r secs per_client <<<"$(slap "${conns}" "${per_client}")" || { echo "bench.sh: mariadb-slap failed" >&2; exit 1; }
+  printf '{"endpoint":"point-select (mariadb-slap)","connections":%d,"tool":"mariadb-slap","seconds":%s,"queries_per_client":%s}\n' \
+    "${conns}" "${secs}" "${per_client}" >>"${RESULTS}"
+}
+
+for conns in "${CONNS[@]}"; do measure_wrk "GET /healthz" "${conns}" /healthz; done
+for conns in "${CONNS[@]}"; do measure_slap "${conns}"; done
+for conns in "${CONNS[@]}"; do measure_wrk "GET /" "${conns}" /; done
+for conns in "${CONNS[@]}"; do measure_wrk "POST /fetchdata" "${conns}" /fetchdata fetchdata.lua; done
+# Before /addemp, so the list always counts the same 10,000 employees.
+for conns in "${CONNS[@]}"; do measure_wrk "GET /employees" "${conns}" /employees; done
+for conns in "${CONNS[@]}"; do measure_wrk "POST /addemp" "${conns}" /addemp addemp.lua; done
+
+PEAK_RSS_KIB="$(awk '/^VmHWM:/ { print $2 }' "/proc/${APP_PID}/status")"
+LOAD_AFTER="$(load_average)"
+stop_pid "${APP_PID}"
+
+ready_json="$(IFS=,; echo "${READY_MS[*]}")"
+cat >"${WORK}/meta.json" <<EOF
+{"peak_rss_kib": ${PEAK_RSS_KIB}, "ready_ms": [${ready_json}], "binary_bytes": ${BINARY_BYTES},
+ "cores": $(nproc), "load_before": "${LOAD_BEFORE}", "load_after": "${LOAD_AFTER}",
+ "duration_s": ${DURATION}, "warmup_s": ${WARMUP}, "wrk_threads": ${WRK_THREADS},
+ "seeded_employees": ${SEEDED}, "mariadb": "$(mariadbd --version | awk '{ print $3 }')",
+ "commit": "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"}
+EOF
+echo
+python3 scripts/bench/report.py "${RESULTS}" "${WORK}/meta.json" "${OUT}"
+echo "errors: wrk's socket errors (connect, read, write, timeout > 2 s); non-2xx: answers with status >= 400."
+echo "mariadb-slap runs the app's point-select as text queries over TCP and reports no latencies."
+echo "JSON written to ${OUT}; the app's log of the last run is in ${APP_LOG}"

@@ -1,0 +1,121 @@
+#!/usr/bin/env python3
+"""Prints the benchmark table and writes the JSON file.
+
+Usage: report.py RESULTS_JSONL META_JSON OUT_JSON
+RESULTS_JSONL has one object per measured run (see scripts/bench.sh); META_JSON holds
+the figures that are not per run (memory, start-up, binary size, machine).
+"""
+
+import json
+import sys
+
+# Each endpoint and the ceiling it is compared with.
+ORDER = [
+    ("GET /healthz", None),
+    ("point-select (mariadb-slap)", None),
+    ("GET /", "GET /healthz"),
+    ("POST /fetchdata", "point-select (mariadb-slap)"),
+    ("POST /addemp", "GET /healthz"),
+    ("GET /employees", "GET /healthz"),
+]
+
+
+def normalise(run):
+    """Adds the figures the table shows to one raw run."""
+    if run["tool"] == "wrk":
+        w = run["wrk"]
+        run["rps"] = w["requests"] / (w["duration_us"] / 1e6)
+        run["errors"] = w["connect_errors"] + w["read_errors"] + w["write_errors"] + w["timeouts"]
+        run["non_2xx"] = w["non_2xx"]
+        run["p50_us"], run["p99_us"] = w["p50_us"], w["p99_us"]
+    else:
+        # mariadb-slap stops at the first failed query, so a finished run had none.
+        run["rps"] = run["connections"] * run["queries_per_client"] / run["seconds"]
+        run["errors"] = 0
+        run["non_2xx"] = None
+        run["p50_us"] = run["p99_us"] = None
+    run["rps"] = round(run["rps"], 1)
+
+
+def ms(us):
+    return "-" if us is None else f"{us / 1000:.2f} ms"
+
+
+def main() -> int:
+    results_path, meta_path, out_path = sys.argv[1:4]
+    with open(results_path, encoding="utf-8") as f:
+        runs = [json.loads(line) for line in f if line.strip()]
+    with open(meta_path, encoding="utf-8") as f:
+        meta = json.load(f)
+    for run in runs:
+        normalise(run)
+    by_key = {(r["endpoint"], r["connections"]): r for r in runs}
+    connections = sorted({r["connections"] for r in runs})
+
+    for run in runs:
+        ceiling = dict(ORDER).get(run["endpoint"])
+        base = by_key.get((ceiling, run["connections"])) if ceiling else None
+        run["ceiling"] = ceiling
+        run["ratio_to_ceiling"] = (
+            round(run["rps"] / base["rps"], 3) if base and base["rps"] else None
+        )
+        p50, p99 = run.get("p50_us"), run.get("p99_us")
+        run["p99_over_p50"] = round(p99 / p50, 2) if p50 and p99 else None
+
+    header = ("endpoint", "conns", "req/s", "p50", "p99", "errors", "non-2xx", "vs ceiling")
+    rows = []
+    for endpoint, ceiling in ORDER:
+        for conns in connections:
+            run = by_key.get((endpoint, conns))
+            if run is None:
+                continue
+            if ceiling is None:
+                versus = "(ceiling)"
+            elif run["ratio_to_ceiling"] is None:
+                versus = "-"
+            else:
+                versus = f"{run['ratio_to_ceiling'] * 100:.0f}% of {ceiling.split(' (')[0]}"
+            rows.append((
+                endpoint, str(conns), f"{run['rps']:,.0f}", ms(run.get("p50_us")),
+                ms(run.get("p99_us")), str(run["errors"]),
+                "-" if run.get("non_2xx") is None else str(run["non_2xx"]), versus,
+            ))
+    widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
+    line = "  ".join(
+        h.ljust(w) if i in (0, 7) else h.rjust(w) for i, (h, w) in enumerate(zip(header, widths))
+    )
+    print(line)
+    print("-" * len(line))
+    for row in rows:
+        print("  ".join(
+            c.ljust(w) if i in (0, 7) else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))
+        ))
+    print()
+    rss_kib = meta["peak_rss_kib"]
+    print(f"peak resident memory of the app (VmHWM, whole run): {rss_kib / 1024:.1f} MiB")
+    ready = meta["ready_ms"]
+    print(
+        "start to first 200 from /readyz (database up): "
+        f"first start {ready[0]:.1f} ms (creates the schema), "
+        f"median of {len(ready)} starts {sorted(ready)[len(ready) // 2]:.1f} ms"
+    )
+    print(f"stripped release binary: {meta['binary_bytes'] / 1e6:.2f} MB ({meta['binary_bytes']:,} bytes)")
+    print(
+        f"machine: {meta['cores']} cores shared by the app, MariaDB and the load generator "
+        f"(wrk, 2 threads / mariadb-slap); load average before: {meta['load_before']}, "
+        f"after: {meta['load_after']}"
+    )
+
+    report = {
+        "runs": runs,
+        **meta,
+        "ready_ms_median": sorted(ready)[len(ready) // 2],
+    }
+    with open(out_path, "w", encoding="utf-8") as f:
+        json.dump(report, f, indent=2)
+        f.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
