@@ -302,9 +302,22 @@ def test_mysql_has_a_headless_service_and_probes():
 
 def test_mysql_creates_the_app_user_on_the_employees_database_only():
     mysql_env = env(container(mysql()))
-    assert mysql_env["MYSQL_DATABASE"]["valueFrom"]["configMapKeyRef"]["key"] == "DATABASE"
+    assert mysql_env["MYSQL_DATABASE"]["value"] == config_map()["data"]["DATABASE"] == "employees"
     assert "MYSQL_USER_FILE" in mysql_env and "MYSQL_PASSWORD_FILE" in mysql_env
-    assert config_map()["data"]["DATABASE"] == "employees"
+
+
+def test_a_setting_change_rolls_the_app_but_not_mysql(tmp_path):
+    copy = tmp_path / "k8s-manifests"
+    shutil.copytree(MANIFESTS, copy)
+    settings = copy / "app-config.env"
+    settings.write_text(settings.read_text().replace("GROUP_SLOGAN=", "GROUP_SLOGAN=Changed: "))
+    changed = render(copy)
+    new_config_map = next(o for o in changed if o["kind"] == "ConfigMap")
+    new_app = next(o for o in changed if o["kind"] == "Deployment")
+    new_mysql = next(o for o in changed if o["kind"] == "StatefulSet")
+    assert new_config_map["metadata"]["name"] != config_map()["metadata"]["name"]
+    assert new_app["spec"]["template"] != app()["spec"]["template"], "the new ConfigMap name rolls the app"
+    assert new_mysql == mysql(), "MySQL must not restart for an application setting"
 
 
 # --- RBAC ------------------------------------------------------------------------------
