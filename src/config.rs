@@ -168,6 +168,22 @@ pub struct BackgroundConfig {
     pub fetch_timeout: Duration,
     pub max_bytes: u64,
     pub aws_region: String,
+    /// How often `url_file` is re-read.
+    pub url_file_poll: Duration,
+    /// `AWS_ENDPOINT_URL_S3`, else `AWS_ENDPOINT_URL`: an S3-compatible store.
+    pub aws_endpoint_url: Option<String>,
+    /// `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` when both are set. Read here
+    /// rather than by the SDK from the process environment so that tests can run apps
+    /// with different keys side by side; the SDK's default chain covers everything else.
+    pub aws_keys: Option<AwsKeys>,
+}
+
+/// Static AWS keys: the first source of the SDK's default credential chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwsKeys {
+    pub access_key_id: String,
+    pub secret_access_key: Secret,
+    pub session_token: Option<Secret>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -216,6 +232,12 @@ struct RawEnv {
     background_fetch_timeout_secs: Option<String>,
     background_max_bytes: Option<String>,
     aws_region: Option<String>,
+    background_url_file_poll_ms: Option<String>,
+    aws_endpoint_url: Option<String>,
+    aws_endpoint_url_s3: Option<String>,
+    aws_access_key_id: Option<String>,
+    aws_secret_access_key: Option<String>,
+    aws_session_token: Option<String>,
     log_format: Option<String>,
 }
 
@@ -369,6 +391,27 @@ impl Config {
             aws_region: present(raw.aws_region)
                 .map(|r| r.trim().to_owned())
                 .unwrap_or_else(|| "us-east-1".into()),
+            url_file_poll: Duration::from_millis(number(
+                "BACKGROUND_URL_FILE_POLL_MS",
+                raw.background_url_file_poll_ms,
+                5000u64,
+                10,
+                60_000,
+            )?),
+            aws_endpoint_url: present(raw.aws_endpoint_url_s3)
+                .or(present(raw.aws_endpoint_url))
+                .map(|u| u.trim().to_owned()),
+            aws_keys: match (
+                present(raw.aws_access_key_id),
+                present(raw.aws_secret_access_key),
+            ) {
+                (Some(id), Some(secret)) => Some(AwsKeys {
+                    access_key_id: id.trim().to_owned(),
+                    secret_access_key: Secret::new(secret.trim()),
+                    session_token: present(raw.aws_session_token).map(|t| Secret::new(t.trim())),
+                }),
+                _ => None,
+            },
         };
 
         Ok(Config {
