@@ -2,7 +2,9 @@
 
 mod helpers;
 mod mariadb;
+mod s3;
 
+mod background;
 mod bad_input;
 mod employees;
 mod faults;
