@@ -113,8 +113,10 @@ verdict() {
 }
 
 # Done when several answers in a row (the load balancer spreads them over the
-# replicas) show the new image; stop early when the app keeps failing to fetch it.
+# replicas) show the new image; the time reported is that of the first of them. Stop
+# early when the app keeps failing to fetch the image.
 started=${SECONDS}
+first_seen=0
 deadline=$((SECONDS + timeout))
 shown=0
 failed=0
@@ -122,11 +124,14 @@ while ((shown < 6)); do
   ((SECONDS < deadline)) || die "the app did not show ${image_url} within ${timeout}s"
   answer="$(background_status 2>/dev/null | verdict || true)"
   case "${answer}" in
-    shown\ *) shown=$((shown + 1)) failed=0 path="${answer#shown }" ;;
+    shown\ *)
+      ((shown > 0)) || first_seen=$((SECONDS - started))
+      shown=$((shown + 1)) failed=0 path="${answer#shown }"
+      ;;
     failed\ *) shown=0 failed=$((failed + 1)) ;;
     *) shown=0 failed=0 ;;
   esac
   ((failed < 3)) || die "the app cannot show ${image_url}: ${answer#failed }"
   sleep 2
 done
-step "PASS  the app shows ${path} for ${image_url}, $((SECONDS - started))s after the change, without a restart"
+step "PASS  the app shows ${path} for ${image_url}, ${first_seen}s after the change, without a restart"
