@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use sqlx::Connection;
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -29,6 +30,8 @@ const SELECT_PAGE: &str = "SELECT emp_id, first_name, last_name, primary_skill, 
                            FROM employee ORDER BY emp_id LIMIT ? OFFSET ?";
 const COUNT: &str = "SELECT COUNT(*) FROM employee";
 const PING: &str = "SELECT 1";
+/// A pooled connection idle for this long is pinged before it is used again.
+const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
@@ -124,6 +127,19 @@ impl Db {
                         // idle cut never leaves stale sockets in the pool for long.
                         .max_lifetime(Duration::from_secs(30 * 60))
                         .idle_timeout(Duration::from_secs(5 * 60))
+                        // sqlx pings every connection it hands out: one more round trip to
+                        // the server for every query. A connection in steady use is known to
+                        // be alive; one that sat idle may have been cut by a database restart
+                        // or a proxy, so only that one is pinged first.
+                        .test_before_acquire(false)
+                        .before_acquire(|conn, meta| {
+                            Box::pin(async move {
+                                if meta.idle_for >= PING_IF_IDLE_FOR {
+                                    conn.ping().await?;
+                                }
+                                Ok(true)
+                            })
+                        })
                         .connect_lazy_with(options),
                 )
             }
