@@ -6,6 +6,7 @@ mod s3;
 
 mod background;
 mod bad_input;
+mod browser;
 mod employees;
 mod faults;
 mod hygiene;
