@@ -102,11 +102,7 @@ impl Running {
             .stderr(Stdio::piped())
             .spawn()
             .expect("start the binary");
-        let running = Running {
-            child,
-            port,
-            dir,
-        };
+        let running = Running { child, port, dir };
         let deadline = Instant::now() + Duration::from_secs(20);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(Instant::now() < deadline, "the binary did not listen");
