@@ -60,19 +60,10 @@ if [[ ! "${image_url}" =~ ^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+ &&
   echo "IMAGE_URL must look like s3://bucket/key or https://bucket.s3.REGION.amazonaws.com/key" >&2
   exit 2
 fi
-for tool in kubectl curl jq; do
-  command -v "${tool}" >/dev/null || { echo "${tool} is required" >&2; exit 2; }
-done
-
-k() { kubectl --namespace "${namespace}" "$@"; }
-step() { printf '%s  %s\n' "$(date +%T)" "$*"; }
-die() { printf '%s  FAIL  %s\n' "$(date +%T)" "$*" >&2; exit 1; }
-
-if [[ -z "${url}" ]]; then
-  host="$(k get service employee-db -o jsonpath='{.status.loadBalancer.ingress[0].hostname}{.status.loadBalancer.ingress[0].ip}')"
-  [[ -n "${host}" ]] || die "Service employee-db has no load balancer address yet; pass -u URL"
-  url="http://${host}"
-fi
+# shellcheck source=scripts/lib/cluster.sh
+. "$(dirname "$0")/lib/cluster.sh"
+require_tools kubectl curl jq
+resolve_app_url
 
 # The ConfigMap the pods mount (its name carries kustomize's hash).
 configmap="$(k get deployment employee-db -o jsonpath='{.spec.template.spec.volumes[?(@.name=="config")].configMap.name}')"

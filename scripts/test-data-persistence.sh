@@ -39,19 +39,10 @@ if [[ $# -ne 0 || ! "${timeout}" =~ ^[0-9]+$ ]]; then
   usage >&2
   exit 2
 fi
-for tool in kubectl curl; do
-  command -v "${tool}" >/dev/null || { echo "${tool} is required" >&2; exit 2; }
-done
-
-k() { kubectl --namespace "${namespace}" "$@"; }
-step() { printf '%s  %s\n' "$(date +%T)" "$*"; }
-die() { printf '%s  FAIL  %s\n' "$(date +%T)" "$*" >&2; exit 1; }
-
-if [[ -z "${url}" ]]; then
-  host="$(k get service employee-db -o jsonpath='{.status.loadBalancer.ingress[0].hostname}{.status.loadBalancer.ingress[0].ip}')"
-  [[ -n "${host}" ]] || die "Service employee-db has no load balancer address yet; pass -u URL"
-  url="http://${host}"
-fi
+# shellcheck source=scripts/lib/cluster.sh
+. "$(dirname "$0")/lib/cluster.sh"
+require_tools kubectl curl
+resolve_app_url
 
 # post_shows TEXT PATH FIELD=VALUE...: posts the form; true when the answer is a 200
 # page that contains TEXT.

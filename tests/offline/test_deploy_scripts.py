@@ -283,6 +283,8 @@ def test_change_background_patches_the_live_config_map_and_waits_for_the_new_ima
     (tmp_path / "scripts").mkdir()
     script = tmp_path / "scripts" / "change-background.sh"
     script.write_text((SCRIPTS / "change-background.sh").read_text())
+    (tmp_path / "scripts" / "lib").mkdir()
+    (tmp_path / "scripts" / "lib" / "cluster.sh").write_text((SCRIPTS / "lib" / "cluster.sh").read_text())
     (tmp_path / "k8s-manifests").mkdir()
     env_file = tmp_path / "k8s-manifests" / "app-config.env"
     env_file.write_text("GROUP_NAME=x\nBACKGROUND_IMAGE_URL=\nAPP_COLOR=blue\n")
