@@ -141,8 +141,10 @@ DB_PORT="$(free_port)"
 ROOT_ARGS=()
 [[ $(id -u) -ne 0 ]] || ROOT_ARGS=(--user=root)
 say "starting MariaDB on 127.0.0.1:${DB_PORT} (data in ${WORK}/data)"
-mariadb-install-db --no-defaults --datadir="${WORK}/data" --auth-root-authentication-method=normal \
-  --skip-test-db "${ROOT_ARGS[@]}" >"${WORK}/install.log" 2>&1 ||
+# Its own temporary folder: servers sharing /tmp have collided on temporary table names.
+mkdir -p "${WORK}/tmp"
+mariadb-install-db --no-defaults --datadir="${WORK}/data" --tmpdir="${WORK}/tmp" \
+  --auth-root-authentication-method=normal --skip-test-db "${ROOT_ARGS[@]}" >"${WORK}/install.log" 2>&1 ||
   { cat "${WORK}/install.log" >&2; exit 1; }
 cat >"${WORK}/init.sql" <<EOF
 CREATE DATABASE IF NOT EXISTS ${DB_NAME} CHARACTER SET utf8mb4;
@@ -150,7 +152,7 @@ CREATE USER IF NOT EXISTS '${DB_USER}'@'%' IDENTIFIED BY '${DB_PASSWORD}';
 GRANT ALL PRIVILEGES ON ${DB_NAME}.* TO '${DB_USER}'@'%';
 EOF
 # Server defaults otherwise, durability included (innodb_flush_log_at_trx_commit=1).
-mariadbd --no-defaults --datadir="${WORK}/data" --port="${DB_PORT}" --bind-address=127.0.0.1 \
+mariadbd --no-defaults --datadir="${WORK}/data" --tmpdir="${WORK}/tmp" --port="${DB_PORT}" --bind-address=127.0.0.1 \
   --socket="${WORK}/mysqld.sock" --pid-file="${WORK}/mysqld.pid" --log-error="${WORK}/mariadb.log" \
   --init-file="${WORK}/init.sql" --skip-name-resolve --skip-log-bin --max-connections=1000 \
   --innodb-buffer-pool-size=128M "${ROOT_ARGS[@]}" >/dev/null 2>&1 &
