@@ -102,8 +102,9 @@ def main() -> int:
     print(f"stripped release binary: {meta['binary_bytes'] / 1e6:.2f} MB ({meta['binary_bytes']:,} bytes)")
     print(
         f"machine: {meta['cores']} cores shared by the app, MariaDB and the load generator "
-        f"(wrk, 2 threads / mariadb-slap); load average before: {meta['load_before']}, "
-        f"after: {meta['load_after']}"
+        f"(wrk, 2 threads / mariadb-slap); load average before the run: {meta['load_before']} "
+        "(anything above about 0.5 is other work and makes the figures noisy; the run "
+        "itself raises it)"
     )
 
     report = {
