@@ -59,9 +59,14 @@ impl MariaDb {
             .tempdir()
             .expect("temporary directory");
         let datadir = dir.path().join("data");
+        // A private tmpdir: servers started in parallel must not share /tmp's
+        // temporary tables (seen as "Could not remove temporary table").
+        let tmpdir = dir.path().join("tmp");
+        std::fs::create_dir_all(&tmpdir).expect("create the server's tmpdir");
         let mut cmd = Command::new(install);
         cmd.arg("--no-defaults")
             .arg(format!("--datadir={}", datadir.display()))
+            .arg(format!("--tmpdir={}", tmpdir.display()))
             .arg("--auth-root-authentication-method=normal")
             .arg("--skip-test-db")
             .stdout(Stdio::null())
@@ -102,6 +107,7 @@ impl MariaDb {
         let mut cmd = Command::new(&self.mariadbd);
         cmd.arg("--no-defaults")
             .arg(format!("--datadir={}", self.path("data").display()))
+            .arg(format!("--tmpdir={}", self.path("tmp").display()))
             .arg(format!("--port={}", self.port))
             .arg("--bind-address=127.0.0.1")
             .arg(format!("--socket={}", self.path("mysqld.sock").display()))
