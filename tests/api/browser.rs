@@ -245,21 +245,9 @@ impl WebDriverCompatibleCommand for BrowserLog {
 
 /// No console errors (CSP violations, failed loads, script errors); all messages are
 /// shown when there are any.
-///
-/// One is let through: browsers ask for `/favicon.ico` on their own, and the app has no
-/// icon, so that request is a 404 in the console. Declaring an icon in the base
-/// template (a file under /static, which the CSP allows) removes it.
 async fn assert_no_console_errors(browser: &Browser) {
     let entries = browser.console().await;
-    let errors: Vec<&Value> = entries
-        .iter()
-        .filter(|e| e["level"] == "SEVERE")
-        .filter(|e| {
-            !e["message"]
-                .as_str()
-                .is_some_and(|m| m.contains("/favicon.ico - Failed to load resource"))
-        })
-        .collect();
+    let errors: Vec<&Value> = entries.iter().filter(|e| e["level"] == "SEVERE").collect();
     assert!(
         errors.is_empty(),
         "console errors in the browser: {errors:#?}\nall messages: {entries:#?}"
