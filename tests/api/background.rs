@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::support::app::AppBuilder;
 use crate::support::http::header;
 use crate::support::logs::Logs;
-use crate::support::net::free_port;
+use crate::support::net::{free_port, silent_listener};
 use crate::support::s3::{S3Server, SECRET_KEY, client_vars};
 use crate::support::{Backend, Page, TestApp, eventually};
 
@@ -329,15 +329,7 @@ async fn no_url_means_the_colour_and_no_worker() {
 
 #[tokio::test]
 async fn an_endpoint_that_never_answers_does_not_delay_serving() {
-    // Accepts connections and never says a word.
-    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let endpoint = format!("http://{}", silent.local_addr().unwrap());
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((socket, _)) = silent.accept().await {
-            held.push(socket);
-        }
-    });
+    let endpoint = format!("http://127.0.0.1:{}", silent_listener().await);
     let started = Instant::now();
     let app = app_with(client_vars(
         &endpoint,

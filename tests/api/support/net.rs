@@ -1,5 +1,6 @@
-//! Local sockets: a free port, whether something listens, and HTTP written by hand for
-//! what an HTTP client will not send (`..` in a path, a request cut in half).
+//! Local sockets: a free port, whether something listens, a listener that never answers,
+//! and HTTP written by hand for what an HTTP client will not send (`..` in a path, a
+//! request cut in half).
 
 use std::net::TcpListener;
 use std::time::Duration;
@@ -22,6 +23,22 @@ pub async fn accepts_connections(port: u16) -> bool {
 
 /// How long the app may take to answer on a raw connection before the test fails.
 const ANSWER_WITHIN: Duration = Duration::from_secs(15);
+
+/// A port that accepts connections and never says a word, for as long as the test's
+/// runtime lives.
+pub async fn silent_listener() -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a local port");
+    let port = listener.local_addr().expect("bound address").port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    port
+}
 
 /// One HTTP/1.1 connection driven byte by byte.
 pub struct RawConnection {
