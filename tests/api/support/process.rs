@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 
 use super::http::Http;
 use super::logs;
-use super::net::{accepts_connections, free_port};
 use super::wait::eventually;
 
 const BIN: &str = env!("CARGO_BIN_EXE_employee-db");
@@ -40,14 +39,12 @@ pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-/// The binary serving on a free port; its output is collected for the test (and shown
-/// with `TEST_LOG=1`).
+/// The binary serving on a port of its own choosing (`PORT=0`: a port picked in advance
+/// could be taken by a parallel test before the binary binds it); its output is
+/// collected for the test (and shown with `TEST_LOG=1`).
 pub struct Running {
-    child: Child,
+    process: Process,
     http: Http,
-    dir: tempfile::TempDir,
-    output: Arc<Mutex<String>>,
-    readers: Vec<JoinHandle<()>>,
 }
 
 /// How the binary ended after SIGTERM.
@@ -66,6 +63,30 @@ impl Deref for Running {
     }
 }
 
+/// The child process and what it has written; killed when dropped, so a test that
+/// fails early leaves no process behind.
+struct Process {
+    child: Child,
+    dir: tempfile::TempDir,
+    output: Arc<Mutex<String>>,
+    readers: Vec<JoinHandle<()>>,
+}
+
+impl Process {
+    fn output(&self) -> String {
+        self.output.lock().expect("process output").clone()
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 /// Collects `pipe`'s lines into `output` until the process closes it.
 fn collect(pipe: impl Read + Send + 'static, output: Arc<Mutex<String>>) -> JoinHandle<()> {
     std::thread::spawn(move || {
@@ -78,14 +99,26 @@ fn collect(pipe: impl Read + Send + 'static, output: Arc<Mutex<String>>) -> Join
     })
 }
 
+/// The port in the binary's `listening` log line (text or JSON).
+fn listening_port(logs: &str) -> Option<u16> {
+    const HOST: &str = "127.0.0.1:";
+    logs.lines()
+        .filter(|line| line.contains("listening"))
+        .find_map(|line| {
+            let rest = &line[line.find(HOST)? + HOST.len()..];
+            let digits = rest
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(rest.len());
+            rest[..digits].parse().ok()
+        })
+}
+
 impl Running {
     /// Starts the binary with `args` and `vars` (after the defaults of `binary`) and waits
     /// until it listens.
     pub async fn start(args: &[&str], vars: &[(&str, &str)]) -> Running {
         let dir = tempfile::tempdir().expect("temporary directory");
-        let port = free_port();
-        let port_text = port.to_string();
-        let mut all = vec![("PORT", port_text.as_str())];
+        let mut all = vec![("PORT", "0")];
         all.extend_from_slice(vars);
         let mut child = binary(&dir, &all)
             .args(args)
@@ -98,34 +131,35 @@ impl Running {
             collect(child.stdout.take().expect("piped stdout"), output.clone()),
             collect(child.stderr.take().expect("piped stderr"), output.clone()),
         ];
-        let running = Running {
+        let mut process = Process {
             child,
-            http: Http::on_port(port),
             dir,
             output,
             readers,
         };
-        eventually("the binary listens", Duration::from_secs(20), async || {
-            if accepts_connections(port).await {
-                Ok(())
-            } else {
-                Err(running.logs())
+        let port = eventually("the binary listens", Duration::from_secs(20), async || {
+            if let Some(status) = process.child.try_wait().expect("process status") {
+                panic!("the binary exited with {status}: {}", process.output());
             }
+            listening_port(&process.output()).ok_or_else(|| process.output())
         })
         .await;
-        running
+        Running {
+            process,
+            http: Http::on_port(port),
+        }
     }
 
     /// What the binary has written so far.
     pub fn logs(&self) -> String {
-        self.output.lock().expect("process output").clone()
+        self.process.output()
     }
 
     /// The URL of the binary's SQLite database.
     pub fn sqlite_url(&self) -> String {
         format!(
             "sqlite://{}",
-            self.dir.path().join("db/employees.db").display()
+            self.process.dir.path().join("db/employees.db").display()
         )
     }
 
@@ -133,11 +167,11 @@ impl Running {
     pub async fn terminate(mut self) -> Exit {
         let started = Instant::now();
         let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
+            .args(["-TERM", &self.process.child.id().to_string()])
             .status()
             .expect("run kill");
         assert!(status.success(), "kill -TERM failed");
-        let child = &mut self.child;
+        let child = &mut self.process.child;
         let status = eventually(
             "the binary exits after SIGTERM",
             Duration::from_secs(15),
@@ -145,23 +179,13 @@ impl Running {
         )
         .await;
         let took = started.elapsed();
-        for reader in self.readers.drain(..) {
+        for reader in self.process.readers.drain(..) {
             reader.join().expect("output reader");
         }
         Exit {
             code: status.code(),
             took,
             logs: self.logs(),
-        }
-    }
-}
-
-impl Drop for Running {
-    /// A test that failed before `terminate` leaves no process behind.
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
         }
     }
 }
