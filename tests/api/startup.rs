@@ -73,13 +73,13 @@ async fn healthcheck_subcommand_reports_the_local_server() {
     let app = Running::start(&[], &[]).await;
     let port = app.port.to_string();
     let dir = tempfile::tempdir().unwrap();
-    let ok = binary(&dir, &[("PORT", &port)])
+    let ok = binary(dir.path(), &[("PORT", &port)])
         .arg("healthcheck")
         .output()
         .unwrap();
     assert!(ok.status.success(), "{}", stderr(&ok));
     let closed = free_port().to_string();
-    let bad = binary(&dir, &[("PORT", &closed)])
+    let bad = binary(dir.path(), &[("PORT", &closed)])
         .arg("healthcheck")
         .output()
         .unwrap();

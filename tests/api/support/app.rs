@@ -6,6 +6,7 @@ use std::ops::Deref;
 use std::time::Duration;
 
 use employee_db::config::Config;
+use employee_db::employee::{Employee, Field};
 use employee_db::startup::Application;
 use sqlx::Connection;
 use tokio::sync::oneshot;
@@ -145,15 +146,30 @@ impl Deref for TestApp {
     }
 }
 
-/// An `employee` row as stored, read without the app's types, so a test sees exactly
-/// what is in the table.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+/// An `employee` row as stored, read without the app's types (an `Employee` can only be
+/// made by validation), so a test sees exactly what is in the table.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredEmployee {
     pub emp_id: i64,
     pub first_name: String,
     pub last_name: String,
     pub primary_skill: String,
     pub location: String,
+}
+
+/// What storing `employee` must leave in the table.
+impl From<&Employee> for StoredEmployee {
+    fn from(employee: &Employee) -> StoredEmployee {
+        let [first_name, last_name, primary_skill, location] =
+            employee.text_values().map(str::to_owned);
+        StoredEmployee {
+            emp_id: employee.emp_id().get(),
+            first_name,
+            last_name,
+            primary_skill,
+            location,
+        }
+    }
 }
 
 impl TestApp {
@@ -176,9 +192,12 @@ impl TestApp {
 
     /// Employees in the database, read directly rather than through the app.
     pub async fn stored_employees(&self) -> Vec<StoredEmployee> {
-        let sql = "SELECT emp_id, first_name, last_name, primary_skill, location \
-                   FROM employee ORDER BY emp_id";
-        let rows = match self.backend {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {} FROM employee ORDER BY emp_id",
+            Field::ALL.map(Field::name).join(", ")
+        ));
+        type Row = (i64, String, String, String, String);
+        let rows: Vec<Row> = match self.backend {
             Backend::Sqlite => {
                 let mut conn = sqlx::SqliteConnection::connect(&self.database_url)
                     .await
@@ -191,8 +210,19 @@ impl TestApp {
                     .expect("connect to MariaDB");
                 sqlx::query_as(sql).fetch_all(&mut conn).await
             }
-        };
-        rows.expect("read employees")
+        }
+        .expect("read employees");
+        rows.into_iter()
+            .map(
+                |(emp_id, first_name, last_name, primary_skill, location)| StoredEmployee {
+                    emp_id,
+                    first_name,
+                    last_name,
+                    primary_skill,
+                    location,
+                },
+            )
+            .collect()
     }
 
     pub async fn stored_ids(&self) -> Vec<i64> {
@@ -203,11 +233,16 @@ impl TestApp {
             .collect()
     }
 
-    /// Stops the app the way SIGTERM does and waits for it to finish.
-    pub async fn stop(mut self) -> std::io::Result<()> {
+    /// Tells the app to stop, the way SIGTERM does, without waiting for it.
+    pub fn begin_stop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+    }
+
+    /// Stops the app the way SIGTERM does and waits for it to finish.
+    pub async fn stop(mut self) -> std::io::Result<()> {
+        self.begin_stop();
         match self.server.take() {
             Some(handle) => handle.await.expect("server task"),
             None => Ok(()),

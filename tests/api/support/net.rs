@@ -3,7 +3,7 @@
 //! request cut in half).
 
 use std::net::TcpListener;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -64,6 +64,17 @@ impl RawConnection {
             .expect("send to the app");
     }
 
+    /// Reads more of what the app sends; 0 when it has closed the connection.
+    async fn fill(&mut self) -> usize {
+        let mut chunk = [0; 8192];
+        let read = tokio::time::timeout(ANSWER_WITHIN, self.stream.read(&mut chunk))
+            .await
+            .expect("an answer in time")
+            .expect("read from the app");
+        self.unread.extend_from_slice(&chunk[..read]);
+        read
+    }
+
     /// Reads up to the blank line that ends a response head (an interim `100 Continue`
     /// or the final answer's status line and headers).
     pub async fn read_head(&mut self) -> String {
@@ -72,17 +83,55 @@ impl RawConnection {
                 let head: Vec<u8> = self.unread.drain(..end + 4).collect();
                 return String::from_utf8_lossy(&head).into_owned();
             }
-            let mut chunk = [0; 1024];
-            let read = tokio::time::timeout(ANSWER_WITHIN, self.stream.read(&mut chunk))
-                .await
-                .expect("an answer in time")
-                .expect("read from the app");
             assert!(
-                read > 0,
+                self.fill().await > 0,
                 "the app closed the connection mid-head: {}",
                 String::from_utf8_lossy(&self.unread)
             );
-            self.unread.extend_from_slice(&chunk[..read]);
+        }
+    }
+
+    /// One whole response on a kept-alive connection: its head and the body its
+    /// `Content-Length` announces.
+    pub async fn read_response(&mut self) -> String {
+        let head = self.read_head().await;
+        let length = head
+            .lines()
+            .find_map(|line| {
+                let (name, value) = line.split_once(':')?;
+                name.eq_ignore_ascii_case("content-length")
+                    .then(|| value.trim().parse::<usize>().ok())?
+            })
+            .unwrap_or(0);
+        while self.unread.len() < length {
+            assert!(
+                self.fill().await > 0,
+                "the app closed the connection mid-body"
+            );
+        }
+        let body: Vec<u8> = self.unread.drain(..length).collect();
+        head + &String::from_utf8_lossy(&body)
+    }
+
+    /// `GET path` on this connection, kept alive; the whole response.
+    pub async fn get(&mut self, path: &str) -> String {
+        self.send(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n"))
+            .await;
+        self.read_response().await
+    }
+
+    /// Waits for the app to close the connection: how long that took, or what happened
+    /// instead within `limit`.
+    pub async fn closed_within(&mut self, limit: Duration) -> Result<Duration, String> {
+        let started = Instant::now();
+        let mut chunk = [0; 1024];
+        match tokio::time::timeout(limit, self.stream.read(&mut chunk)).await {
+            Ok(Ok(0) | Err(_)) => Ok(started.elapsed()),
+            Ok(Ok(n)) => Err(format!(
+                "unexpected data: {}",
+                String::from_utf8_lossy(&chunk[..n])
+            )),
+            Err(_) => Err(format!("still open after {limit:?}")),
         }
     }
 

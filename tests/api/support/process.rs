@@ -3,6 +3,7 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::ops::Deref;
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -16,13 +17,13 @@ const BIN: &str = env!("CARGO_BIN_EXE_employee-db");
 
 /// The binary with only `PATH` and the test defaults (an SQLite database and a cache in
 /// `dir`, the repository's static files) in its environment, then `vars`.
-pub fn binary(dir: &tempfile::TempDir, vars: &[(&str, &str)]) -> Command {
+pub fn binary(dir: &Path, vars: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("BIND_ADDRESS", "127.0.0.1")
-        .env("SQLITE_PATH", dir.path().join("db/employees.db"))
-        .env("BACKGROUND_CACHE_DIR", dir.path().join("cache"))
+        .env("SQLITE_PATH", dir.join("db/employees.db"))
+        .env("BACKGROUND_CACHE_DIR", dir.join("cache"))
         .env("STATIC_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/static"))
         .envs(vars.iter().copied())
         .stdin(Stdio::null());
@@ -32,7 +33,7 @@ pub fn binary(dir: &tempfile::TempDir, vars: &[(&str, &str)]) -> Command {
 /// Runs the binary to its end with `vars`.
 pub fn run(vars: &[(&str, &str)]) -> Output {
     let dir = tempfile::tempdir().expect("temporary directory");
-    binary(&dir, vars).output().expect("run the binary")
+    binary(dir.path(), vars).output().expect("run the binary")
 }
 
 pub fn stderr(out: &Output) -> String {
@@ -120,7 +121,7 @@ impl Running {
         let dir = tempfile::tempdir().expect("temporary directory");
         let mut all = vec![("PORT", "0")];
         all.extend_from_slice(vars);
-        let mut child = binary(&dir, &all)
+        let mut child = binary(dir.path(), &all)
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
