@@ -7,14 +7,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sqlx::Connection;
 use tokio::sync::Mutex;
 
+use crate::support::http::employee_form;
 use crate::support::mariadb::{Login, MariaDb, TestDatabase, mariadb_backend, shared_server};
 use crate::support::net::free_port;
-use crate::support::process::binary;
+use crate::support::process::Running;
 use crate::support::{eventually, missing};
 
 /// Employees the load looks up; added before the load starts.
@@ -31,61 +32,12 @@ fn haproxy() -> Option<PathBuf> {
     found
 }
 
-/// One instance of the real binary, logging to a file (a pipe nobody reads would fill
-/// up under load and stall the app).
-struct Instance {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Instance {
-    fn start(dir: &Path, name: &str, port: u16, vars: &[(String, String)]) -> Instance {
-        let log = dir.join(format!(
-            "{name}-{}.log",
-            Instant::now().elapsed().as_nanos()
-        ));
-        let file = std::fs::File::create(&log).unwrap();
-        let port = port.to_string();
-        let mut all = vec![("PORT", port.as_str())];
-        all.extend(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        let child = binary(dir, &all)
-            .stdout(file.try_clone().unwrap())
-            .stderr(file)
-            .spawn()
-            .expect("start the binary");
-        Instance { child, log }
-    }
-
-    /// SIGTERM, then waits for the exit: (exit code, time it took, the log).
-    async fn terminate(mut self) -> (Option<i32>, Duration, String) {
-        let started = Instant::now();
-        let killed = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(killed.success());
-        let child = &mut self.child;
-        let code = eventually(
-            "the instance exits after SIGTERM",
-            Duration::from_secs(30),
-            async || child.try_wait().unwrap(),
-        )
-        .await
-        .code();
-        let took = started.elapsed();
-        (
-            code,
-            took,
-            std::fs::read_to_string(&self.log).unwrap_or_default(),
-        )
-    }
-}
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// One instance of the real binary on `port`, where the balancer expects it.
+async fn instance(port: u16, vars: &[(String, String)]) -> Running {
+    let port = port.to_string();
+    let mut all = vec![("PORT", port.as_str())];
+    all.extend(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    Running::start(&[], &all).await
 }
 
 /// HAProxy in front of the two instances, with its statistics page for the test to
@@ -219,13 +171,13 @@ async fn run_load(
                 let (what, request, added) = match turn % 3 {
                     0 => {
                         let id = next_id.fetch_add(1, Ordering::Relaxed);
-                        let form = [
-                            ("emp_id", id.to_string()),
-                            ("first_name", "Roll".to_owned()),
-                            ("last_name", format!("Out{id}")),
-                            ("primary_skill", "Deploys".to_owned()),
-                            ("location", "Cluster".to_owned()),
-                        ];
+                        let form = employee_form([
+                            &id.to_string(),
+                            "Roll",
+                            &format!("Out{id}"),
+                            "Deploys",
+                            "Cluster",
+                        ]);
                         (
                             "add",
                             client.post(format!("{url}/addemp")).form(&form),
@@ -279,7 +231,7 @@ struct Setup {
     _dir: tempfile::TempDir,
     vars: Vec<(String, String)>,
     ports: [u16; 2],
-    instances: [Option<Instance>; 2],
+    instances: [Option<Running>; 2],
     balancer: Balancer,
     client: reqwest::Client,
     database: TestDatabase,
@@ -305,21 +257,21 @@ async fn setup(haproxy: &Path, delay_secs: u64, server: &Login) -> Setup {
         .collect();
     let ports = [free_port(), free_port()];
     let instances = [
-        Some(Instance::start(dir.path(), "a", ports[0], &vars)),
-        Some(Instance::start(dir.path(), "b", ports[1], &vars)),
+        Some(instance(ports[0], &vars).await),
+        Some(instance(ports[1], &vars).await),
     ];
     let balancer = Balancer::start(haproxy, dir.path(), ports);
     let client = reqwest::Client::new();
     balancer.wait_until_up(&client, "a").await;
     balancer.wait_until_up(&client, "b").await;
     for id in SEEDED {
-        let form = [
-            ("emp_id", id.to_string()),
-            ("first_name", "Seed".to_owned()),
-            ("last_name", format!("Employee{id}")),
-            ("primary_skill", "Lookups".to_owned()),
-            ("location", "Table".to_owned()),
-        ];
+        let form = employee_form([
+            &id.to_string(),
+            "Seed",
+            &format!("Employee{id}"),
+            "Lookups",
+            "Table",
+        ]);
         // The pool may still be warming up on a busy machine: a 503 asks to retry.
         eventually(
             &format!("employee {id} seeded"),
@@ -358,15 +310,15 @@ impl Setup {
         let mut took = Vec::new();
         for (i, name) in ["a", "b"].into_iter().enumerate() {
             let old = self.instances[i].take().expect("instance running");
-            let (code, time, log) = old.terminate().await;
-            assert_eq!(code, Some(0), "{name} did not exit cleanly:\n{log}");
-            took.push(time);
-            self.instances[i] = Some(Instance::start(
-                self._dir.path(),
-                name,
-                self.ports[i],
-                &self.vars,
-            ));
+            let exit = old.terminate().await;
+            assert_eq!(
+                exit.code,
+                Some(0),
+                "{name} did not exit cleanly:\n{}",
+                exit.logs
+            );
+            took.push(exit.took);
+            self.instances[i] = Some(instance(self.ports[i], &self.vars).await);
             self.balancer.wait_until_up(&self.client, name).await;
         }
         took
@@ -393,9 +345,17 @@ impl Setup {
             outcome.clone(),
             Arc::new(AtomicI64::new(1_000)),
         ));
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        // The load is flowing before `during` starts, and goes on for a while after it.
+        let requests = async |at_least: u64| {
+            eventually("the load runs", Duration::from_secs(10), async || {
+                outcome.lock().await.requests >= at_least
+            })
+            .await
+        };
+        requests(50).await;
         let result = during(self).await;
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        let so_far = outcome.lock().await.requests;
+        requests(so_far + 50).await;
         stop.store(true, Ordering::Relaxed);
         load.await.unwrap();
         let outcome = std::mem::take(&mut *outcome.lock().await);
@@ -403,19 +363,28 @@ impl Setup {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_rolling_restart_behind_the_balancer_drops_no_request() {
-    let Some(haproxy) = haproxy() else { return };
-    if mariadb_backend().is_none() {
-        return;
-    }
-    let mut setup = setup(&haproxy, 1, shared_server().await).await;
+/// A rolling restart under load with `SHUTDOWN_DELAY_SECS=delay_secs`: the pair, each
+/// old instance's time from SIGTERM to exit, and what the load saw. `None` (the test
+/// does not run) without HAProxy or a database server.
+async fn roll_under_load(delay_secs: u64) -> Option<(Setup, Vec<Duration>, Outcome)> {
+    let haproxy = haproxy()?;
+    mariadb_backend()?;
+    let mut setup = setup(&haproxy, delay_secs, shared_server().await).await;
     let (took, outcome) = setup.under_load(async |s: &mut Setup| s.roll().await).await;
     println!(
-        "rolling restart with SHUTDOWN_DELAY_SECS=1: {} requests, {} failed, drains {took:?}",
+        "rolling restart with SHUTDOWN_DELAY_SECS={delay_secs}: {} requests, {} failed, \
+         drains {took:?}",
         outcome.requests,
         outcome.failures.len()
     );
+    Some((setup, took, outcome))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rolling_restart_behind_the_balancer_drops_no_request() {
+    let Some((setup, took, outcome)) = roll_under_load(1).await else {
+        return;
+    };
     assert!(
         outcome.failures.is_empty(),
         "{} of {} requests failed: {:?}",
@@ -445,17 +414,9 @@ async fn a_rolling_restart_behind_the_balancer_drops_no_request() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_the_shutdown_delay_the_same_roll_loses_requests() {
-    let Some(haproxy) = haproxy() else { return };
-    if mariadb_backend().is_none() {
+    let Some((_, _, outcome)) = roll_under_load(0).await else {
         return;
-    }
-    let mut setup = setup(&haproxy, 0, shared_server().await).await;
-    let (_, outcome) = setup.under_load(async |s: &mut Setup| s.roll().await).await;
-    println!(
-        "rolling restart with SHUTDOWN_DELAY_SECS=0: {} requests, {} failed (the delay is what prevents this)",
-        outcome.requests,
-        outcome.failures.len()
-    );
+    };
     assert!(
         !outcome.failures.is_empty(),
         "no request failed without the delay: the roll test cannot tell a good shutdown from a bad one"

@@ -48,6 +48,21 @@ pub fn header<'a>(headers: &'a HeaderMap, name: &str) -> &'a str {
         .unwrap_or("")
 }
 
+/// The add form with `values` in its order (ID, first name, last name, primary skill,
+/// location), under the names the original app's users and scripts post.
+pub fn employee_form(values: [&str; 5]) -> Vec<(&'static str, String)> {
+    [
+        "emp_id",
+        "first_name",
+        "last_name",
+        "primary_skill",
+        "location",
+    ]
+    .into_iter()
+    .zip(values.map(str::to_owned))
+    .collect()
+}
+
 pub fn urlencode(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
@@ -119,17 +134,9 @@ impl Http {
         skill: &str,
         location: &str,
     ) -> Page {
-        self.post_form(
-            "/addemp",
-            &[
-                ("emp_id", emp_id),
-                ("first_name", first),
-                ("last_name", last),
-                ("primary_skill", skill),
-                ("location", location),
-            ],
-        )
-        .await
+        let form = employee_form([emp_id, first, last, skill, location]);
+        let fields: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        self.post_form("/addemp", &fields).await
     }
 
     pub async fn fetch(&self, emp_id: &str) -> Page {

@@ -164,7 +164,8 @@ impl Running {
         )
     }
 
-    /// Sends SIGTERM and waits (at most 15 s) for the binary to exit.
+    /// Sends SIGTERM and waits (at most 30 s: a drain under load may take its full
+    /// `SHUTDOWN_DRAIN_SECS`) for the binary to exit.
     pub async fn terminate(mut self) -> Exit {
         let started = Instant::now();
         let status = Command::new("kill")
@@ -175,7 +176,7 @@ impl Running {
         let child = &mut self.process.child;
         let status = eventually(
             "the binary exits after SIGTERM",
-            Duration::from_secs(15),
+            Duration::from_secs(30),
             async || child.try_wait().expect("process status"),
         )
         .await;
