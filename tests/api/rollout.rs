@@ -334,8 +334,12 @@ impl Setup {
             .expect("read ids")
     }
 
-    /// Runs the load while `during` runs, then a little longer.
-    async fn under_load<T>(&mut self, during: impl AsyncFnOnce(&mut Self) -> T) -> (T, Outcome) {
+    /// Runs the load while `during` runs (it sees what the load has seen so far), then a
+    /// little longer.
+    async fn under_load<T>(
+        &mut self,
+        during: impl AsyncFnOnce(&mut Self, &Mutex<Outcome>) -> T,
+    ) -> (T, Outcome) {
         let stop = Arc::new(AtomicBool::new(false));
         let outcome = Arc::new(Mutex::new(Outcome::default()));
         let load = tokio::spawn(run_load(
@@ -353,7 +357,7 @@ impl Setup {
             .await
         };
         requests(50).await;
-        let result = during(self).await;
+        let result = during(self, &outcome).await;
         let so_far = outcome.lock().await.requests;
         requests(so_far + 50).await;
         stop.store(true, Ordering::Relaxed);
@@ -370,7 +374,9 @@ async fn roll_under_load(delay_secs: u64) -> Option<(Setup, Vec<Duration>, Outco
     let haproxy = haproxy()?;
     mariadb_backend()?;
     let mut setup = setup(&haproxy, delay_secs, shared_server().await).await;
-    let (took, outcome) = setup.under_load(async |s: &mut Setup| s.roll().await).await;
+    let (took, outcome) = setup
+        .under_load(async |s: &mut Setup, _| s.roll().await)
+        .await;
     println!(
         "rolling restart with SHUTDOWN_DELAY_SECS={delay_secs}: {} requests, {} failed, \
          drains {took:?}",
@@ -433,14 +439,23 @@ async fn a_database_restart_behind_the_balancer_is_only_503s_then_recovers() {
     };
     let mut setup = setup(&haproxy, 1, server.login()).await;
     let (_, outcome) = setup
-        .under_load(async |s: &mut Setup| {
+        .under_load(async |s: &mut Setup, load: &Mutex<Outcome>| {
             server.kill();
-            tokio::time::sleep(Duration::from_secs(3)).await;
+            // Down until the load has met the outage (16 clients: 32 answers of 503).
+            eventually("the outage seen", Duration::from_secs(15), async || {
+                load.lock().await.unavailable >= 32
+            })
+            .await;
             server.restart().await;
-            // Recovery without touching the app: both instances serve again.
+            // Recovery without touching the app: both instances serve again, and adds
+            // are saved again.
             s.balancer.wait_until_up(&s.client, "a").await;
             s.balancer.wait_until_up(&s.client, "b").await;
-            tokio::time::sleep(Duration::from_secs(1)).await;
+            let saved = load.lock().await.acknowledged.len();
+            eventually("adds saved again", Duration::from_secs(15), async || {
+                load.lock().await.acknowledged.len() >= saved + 10
+            })
+            .await;
         })
         .await;
     println!(
