@@ -85,7 +85,7 @@ async fn a_person_adds_an_employee_and_looks_it_up_in_a_real_browser() {
     browser.screenshot("3-lookup-form").await;
     browser.click("fetch").await;
 
-    assert_eq!(browser.text_of("h1").await, "Employee Information");
+    browser.wait_for_text("h1", "Employee Information").await;
     for (id, expected) in [
         ("emp_id", "4242"),
         ("first_name", "Ada"),

@@ -132,17 +132,35 @@ impl Browser {
             .expect("click");
     }
 
-    /// Waits for an element (the next page after a click), then returns its text.
+    /// The text of the element `css`, if the page has it now.
+    async fn read_text(&self, css: &str) -> Result<String, String> {
+        match self.client.find(Locator::Css(css)).await {
+            Ok(element) => element.text().await.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// Waits for an element (the next page after a click), then returns its text. An
+    /// element of the page being left goes stale under the search: it is looked up again.
     pub async fn text_of(&self, css: &str) -> String {
-        self.client
-            .wait()
-            .at_most(WAIT)
-            .for_element(Locator::Css(css))
-            .await
-            .unwrap_or_else(|e| panic!("no {css} on the page: {e}"))
-            .text()
-            .await
-            .expect("element text")
+        eventually(&format!("the text of {css}"), WAIT, async || {
+            self.read_text(css).await
+        })
+        .await
+    }
+
+    /// Waits until the element `css` says `expected` (the next page after a click has
+    /// loaded, when the page being left has the same element).
+    pub async fn wait_for_text(&self, css: &str, expected: &str) {
+        eventually(
+            &format!("{css} says {expected:?}"),
+            WAIT,
+            async || match self.read_text(css).await {
+                Ok(text) if text == expected => Ok(()),
+                other => Err(format!("{other:?}")),
+            },
+        )
+        .await
     }
 
     pub async fn script(&self, code: &str) -> Value {
