@@ -13,7 +13,7 @@ use sqlx::Connection;
 use tokio::sync::Mutex;
 
 use crate::support::http::employee_form;
-use crate::support::mariadb::{Login, MariaDb, TestDatabase, mariadb_backend, shared_server};
+use crate::support::mariadb::{Login, MariaDb, OwnServer, TestDatabase};
 use crate::support::net::free_port;
 use crate::support::process::Running;
 use crate::support::{eventually, missing};
@@ -367,13 +367,14 @@ impl Setup {
     }
 }
 
-/// A rolling restart under load with `SHUTDOWN_DELAY_SECS=delay_secs`: the pair, each
-/// old instance's time from SIGTERM to exit, and what the load saw. `None` (the test
-/// does not run) without HAProxy or a database server.
-async fn roll_under_load(delay_secs: u64) -> Option<(Setup, Vec<Duration>, Outcome)> {
+/// A rolling restart under load with `SHUTDOWN_DELAY_SECS=delay_secs`: the database
+/// server (not shared with the rest of the suite, whose load would slow the readiness
+/// checks), the pair, each old instance's time from SIGTERM to exit, and what the load
+/// saw. `None` (the test does not run) without HAProxy or a database server.
+async fn roll_under_load(delay_secs: u64) -> Option<(OwnServer, Setup, Vec<Duration>, Outcome)> {
     let haproxy = haproxy()?;
-    mariadb_backend()?;
-    let mut setup = setup(&haproxy, delay_secs, shared_server().await).await;
+    let server = OwnServer::start().await?;
+    let mut setup = setup(&haproxy, delay_secs, server.login()).await;
     let (took, outcome) = setup
         .under_load(async |s: &mut Setup, _| s.roll().await)
         .await;
@@ -383,12 +384,12 @@ async fn roll_under_load(delay_secs: u64) -> Option<(Setup, Vec<Duration>, Outco
         outcome.requests,
         outcome.failures.len()
     );
-    Some((setup, took, outcome))
+    Some((server, setup, took, outcome))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rolling_restart_behind_the_balancer_drops_no_request() {
-    let Some((setup, took, outcome)) = roll_under_load(1).await else {
+    let Some((_server, setup, took, outcome)) = roll_under_load(1).await else {
         return;
     };
     assert!(
@@ -420,7 +421,7 @@ async fn a_rolling_restart_behind_the_balancer_drops_no_request() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_the_shutdown_delay_the_same_roll_loses_requests() {
-    let Some((_, _, outcome)) = roll_under_load(0).await else {
+    let Some((_server, _, _, outcome)) = roll_under_load(0).await else {
         return;
     };
     assert!(

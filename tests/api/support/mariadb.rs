@@ -151,6 +151,36 @@ pub async fn shared_server() -> &'static Login {
     }
 }
 
+/// A server for a load test, which must not share one with the rest of the suite: a
+/// private server, or the external one (which CI gives to the suite alone).
+pub struct OwnServer {
+    login: Login,
+    _private: Option<MariaDb>,
+}
+
+impl OwnServer {
+    pub async fn start() -> Option<OwnServer> {
+        if let Some(login) = external() {
+            return Some(OwnServer {
+                login,
+                _private: None,
+            });
+        }
+        if !installed() {
+            return None;
+        }
+        let server = MariaDb::start().await;
+        Some(OwnServer {
+            login: server.login.clone(),
+            _private: Some(server),
+        })
+    }
+
+    pub fn login(&self) -> &Login {
+        &self.login
+    }
+}
+
 /// An empty database with a unique name, dropped again with this value: an external
 /// server is not thrown away after the run.
 pub struct TestDatabase {
