@@ -265,7 +265,7 @@ def test_images_carry_provenance_and_sbom_attestations_and_are_pushed_by_digest(
     build = step("image", "docker/build-push-action")
     assert build["with"]["provenance"] == "mode=max"
     assert build["with"]["sbom"] is True
-    outputs = dict(part.split("=", 1) for part in build["with"]["outputs"].split(",")[1:])
+    outputs = dict(part.split("=", 1) for part in build["with"]["outputs"].strip().split(",")[1:])
     assert outputs["push-by-digest"] == "true" and outputs["push"] == "true"
     assert "tags" not in build["with"], "the per-architecture images stay untagged"
     upload = step("image", "actions/upload-artifact")
@@ -283,8 +283,8 @@ def test_publish_tags_one_multi_arch_index_with_the_commit_sha():
 def test_reruns_skip_what_ecr_already_has():
     for job in ("image", "publish"):
         check = step(job, "existing")
-        lookup = 'aws ecr describe-images --repository-name "$ECR_REPOSITORY" --image-ids imageTag="$GITHUB_SHA"'
-        assert lookup in check["run"]
+        run = re.sub(r"\\\n\s*", "", check["run"])  # join continued lines
+        assert 'aws ecr describe-images --repository-name "$ECR_REPOSITORY" --image-ids imageTag="$GITHUB_SHA"' in run
         # Only "not found" means "push it"; any other error (access, no repository) fails.
         assert "ImageNotFoundException" in check["run"] and "exit 1" in check["run"]
     skipped_when_pushed = {
