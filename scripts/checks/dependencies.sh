@@ -55,6 +55,15 @@ advisories() {
       return 2
       ;;
   esac
+  # cargo-deny fetches the database with the git command line.
+  if ! command -v git >/dev/null; then
+    if [[ "${mode}" == "required" ]]; then
+      echo "advisories: FAILED: git is not installed (cargo-deny fetches the RustSec database with it)" >&2
+      return 1
+    fi
+    echo "advisories: SKIPPED: git is not installed (cargo-deny fetches the RustSec database with it)"
+    return 0
+  fi
   if ! timeout 30 git ls-remote --exit-code "${ADVISORY_DB_URL}" HEAD >/dev/null 2>&1; then
     if [[ "${mode}" == "required" ]]; then
       echo "advisories: FAILED: the RustSec database (${ADVISORY_DB_URL}) is unreachable" >&2
