@@ -58,11 +58,11 @@ impl Balancer {
             format!(
                 "global\n  maxconn 2000\n\
                  defaults\n  mode http\n  timeout connect 2s\n  timeout client 30s\n  timeout server 30s\n\
-                 \x20 timeout check 1s\n  retries 0\n  option http-keep-alive\n\
+                 \x20 timeout check 2s\n  retries 0\n  option http-keep-alive\n\
                  frontend web\n  bind 127.0.0.1:{port}\n  default_backend app\n\
                  frontend stats\n  bind 127.0.0.1:{stats_port}\n  stats enable\n  stats uri /stats\n\
                  backend app\n  balance roundrobin\n  option httpchk GET /readyz\n  http-check expect status 200\n\
-                 \x20 default-server inter 200ms fall 1 rise 1\n\
+                 \x20 default-server inter 200ms fall 2 rise 2\n\
                  \x20 server a 127.0.0.1:{} check\n  server b 127.0.0.1:{} check\n",
                 backends[0], backends[1]
             ),
@@ -247,7 +247,7 @@ async fn setup(haproxy: &Path, delay_secs: u64, server: &Login) -> Setup {
             ("APP_COLOR", "lime".to_owned()),
             ("SHUTDOWN_DELAY_SECS", delay_secs.to_string()),
             ("SHUTDOWN_DRAIN_SECS", "10".to_owned()),
-            ("DB_ACQUIRE_TIMEOUT_MS", "2000".to_owned()),
+            ("DB_ACQUIRE_TIMEOUT_MS", "5000".to_owned()),
             (
                 "RUST_LOG",
                 "warn,employee_db::server=info,employee_db::startup=info".to_owned(),
