@@ -1,6 +1,7 @@
 //! A person's path through the pages in a real browser (see `support::browser`), with
 //! screenshots of every page, including a phone-sized window.
 
+use employee_db::employee::Field;
 use serde_json::{Value, json};
 
 use crate::support::browser::{Browser, WAIT};
@@ -58,14 +59,9 @@ async fn a_person_adds_an_employee_and_looks_it_up_in_a_real_browser() {
     assert_eq!(browser.text_of("h1").await, "Employee Database");
     assert_eq!(browser.text_of(".group-name").await, "Test Group");
     assert_styled(&browser, "/").await;
-    for (field, value) in [
-        ("emp_id", "4242"),
-        ("first_name", "Ada"),
-        ("last_name", "Lovelace"),
-        ("primary_skill", "Analytical engines"),
-        ("location", "London"),
-    ] {
-        browser.fill(field, value).await;
+    let ada = ["4242", "Ada", "Lovelace", "Analytical engines", "London"];
+    for (field, value) in Field::ALL.into_iter().zip(ada) {
+        browser.fill(field.name(), value).await;
     }
     browser.screenshot("1-add-form").await;
     browser.click("add").await;
@@ -81,18 +77,13 @@ async fn a_person_adds_an_employee_and_looks_it_up_in_a_real_browser() {
 
     browser.open(&app.url("/getemp")).await;
     assert_styled(&browser, "/getemp").await;
-    browser.fill("emp_id", "4242").await;
+    browser.fill(Field::EmpId.name(), "4242").await;
     browser.screenshot("3-lookup-form").await;
     browser.click("fetch").await;
 
     browser.wait_for_text("h1", "Employee Information").await;
-    for (id, expected) in [
-        ("emp_id", "4242"),
-        ("first_name", "Ada"),
-        ("last_name", "Lovelace"),
-        ("primary_skill", "Analytical engines"),
-        ("location", "London"),
-    ] {
+    for (field, expected) in Field::ALL.into_iter().zip(ada) {
+        let id = field.name();
         assert_eq!(browser.text_of(&format!("dd#{id}")).await, expected, "{id}");
     }
     assert!(

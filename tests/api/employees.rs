@@ -2,6 +2,7 @@
 
 use crate::on_both_backends;
 use crate::support::{Backend, spawn_app};
+use employee_db::employee::Field;
 
 async fn add_then_fetch(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -48,41 +49,44 @@ async fn each_validation_rule_is_a_422_naming_the_field(backend: Backend) {
     let app = spawn_app(backend).await;
     let long = "é".repeat(65);
     let at_limit = "é".repeat(64);
-    let cases: [(&str, &str, &str, &str); 9] = [
-        ("", "Ada", "Employee ID is required", "emp_id"),
-        ("abc", "Ada", "positive whole number", "emp_id"),
-        ("-5", "Ada", "positive whole number", "emp_id"),
-        ("0", "Ada", "1 or more", "emp_id"),
-        ("2.5", "Ada", "positive whole number", "emp_id"),
+    let cases: [(&str, &str, &str, Field); 9] = [
+        ("", "Ada", "Employee ID is required", Field::EmpId),
+        ("abc", "Ada", "positive whole number", Field::EmpId),
+        ("-5", "Ada", "positive whole number", Field::EmpId),
+        ("0", "Ada", "1 or more", Field::EmpId),
+        ("2.5", "Ada", "positive whole number", Field::EmpId),
         (
             "99999999999999999999",
             "Ada",
             "at most 9223372036854775807",
-            "emp_id",
+            Field::EmpId,
         ),
-        ("5", "", "First name is required", "first_name"),
-        ("5", "   ", "First name is required", "first_name"),
+        ("5", "", "First name is required", Field::FirstName),
+        ("5", "   ", "First name is required", Field::FirstName),
         (
             "5",
             &long,
             "at most 64 characters (it has 65)",
-            "first_name",
+            Field::FirstName,
         ),
     ];
     for (id, first, message, field) in cases {
         app.add_employee(id, first, "Lovelace", "Maths", "London")
             .await
             .assert(422, message)
-            .assert(422, &format!(r#"id="{field}-error""#))
+            .assert(422, &format!(r#"id="{}-error""#, field.name()))
             .assert(422, r#"value="Lovelace""#);
     }
     // A missing field is named too, not a bare 400.
-    app.post_form("/addemp", &[("emp_id", "5"), ("first_name", "Ada")])
-        .await
-        .assert(422, "Last name is required")
-        .assert(422, "Primary skill is required")
-        .assert(422, "Location is required")
-        .assert(422, "correct the 3 fields");
+    app.post_form(
+        "/addemp",
+        &[(Field::EmpId.name(), "5"), (Field::FirstName.name(), "Ada")],
+    )
+    .await
+    .assert(422, "Last name is required")
+    .assert(422, "Primary skill is required")
+    .assert(422, "Location is required")
+    .assert(422, "correct the 3 fields");
     assert!(app.stored_ids().await.is_empty());
     // Exactly at the limit, in multi-byte characters, is accepted.
     app.add_employee("5", &at_limit, "Lovelace", "Maths", "London")

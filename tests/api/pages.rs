@@ -14,6 +14,8 @@ async fn home_page_has_the_form_and_the_group(backend: Backend) {
             .assert(200, r#"href="/about""#)
             .assert(200, "theme-lime")
             .assert(200, r#"name="viewport""#);
+        // Written out, not taken from `Field`: these are the original app's names that
+        // users' scripts and bookmarks post, and this test must fail if they change.
         for field in [
             "emp_id",
             "first_name",

@@ -3,6 +3,7 @@
 //! and no redispatch (a Kubernetes Service or an NLB does not retry for you), while a
 //! mixed load runs through it.
 
+use employee_db::employee::Field;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -190,7 +191,7 @@ async fn run_load(
                             "lookup",
                             client
                                 .post(format!("{url}/fetchdata"))
-                                .form(&[("emp_id", id)]),
+                                .form(&[(Field::EmpId.name(), id)]),
                             None,
                         )
                     }

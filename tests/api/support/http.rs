@@ -1,6 +1,7 @@
 //! Requests to an app under test (in-process or the real binary) and the pages it answers,
 //! so tests read like the behaviour they check: `app.fetch("7").await.assert(200, "Grace")`.
 
+use employee_db::employee::Field;
 use std::time::Duration;
 
 use reqwest::header::HeaderMap;
@@ -51,16 +52,11 @@ pub fn header<'a>(headers: &'a HeaderMap, name: &str) -> &'a str {
 /// The add form with `values` in its order (ID, first name, last name, primary skill,
 /// location), under the names the original app's users and scripts post.
 pub fn employee_form(values: [&str; 5]) -> Vec<(&'static str, String)> {
-    [
-        "emp_id",
-        "first_name",
-        "last_name",
-        "primary_skill",
-        "location",
-    ]
-    .into_iter()
-    .zip(values.map(str::to_owned))
-    .collect()
+    Field::ALL
+        .map(Field::name)
+        .into_iter()
+        .zip(values.map(str::to_owned))
+        .collect()
 }
 
 pub fn urlencode(text: &str) -> String {
@@ -140,7 +136,8 @@ impl Http {
     }
 
     pub async fn fetch(&self, emp_id: &str) -> Page {
-        self.post_form("/fetchdata", &[("emp_id", emp_id)]).await
+        self.post_form("/fetchdata", &[(Field::EmpId.name(), emp_id)])
+            .await
     }
 
     /// Waits for `/readyz` to answer 200 (migrations done).
