@@ -36,10 +36,13 @@ RUN touch src/main.rs src/lib.rs \
  && cargo build --release --locked
 
 # What the runtime adds to the base: libgcc_s (with its package record, so image
-# scanners see it) and two empty folders that the app may write to.
+# scanners see it) and two empty folders that the app may write to. Those are mode 1777,
+# as /tmp is: runc gives a tmpfs mounted over a folder that folder's mode with root as
+# owner, so a 0755 folder would be unwritable for user 65532 under compose's tmpfs.
 RUN triplet="$(gcc -dumpmachine)" \
  && install -D -m 0644 "/usr/lib/${triplet}/libgcc_s.so.1" "/runtime/usr/lib/${triplet}/libgcc_s.so.1" \
- && install -d /runtime/var/lib/dpkg/status.d /writable/data /writable/cache \
+ && install -d /runtime/var/lib/dpkg/status.d \
+ && install -d -m 1777 /writable/data /writable/cache \
  && dpkg-query --status libgcc-s1 > /runtime/var/lib/dpkg/status.d/libgcc-s1
 
 FROM gcr.io/distroless/base-nossl-debian13:nonroot

@@ -7,6 +7,7 @@ mod s3;
 mod background;
 mod bad_input;
 mod browser;
+mod container;
 mod employees;
 mod faults;
 mod hygiene;
