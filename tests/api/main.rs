@@ -12,5 +12,8 @@ mod employees;
 mod faults;
 mod hygiene;
 mod pages;
+mod proxy;
 mod resilience;
+mod rollout;
+mod shutdown;
 mod startup;
