@@ -119,7 +119,7 @@ def main() -> int:
             "layers, newest first:"
         )
         for layer in image["layers"]:
-            print(f"  {layer['bytes'] / 1e6:7.2f} MB  {layer['created_by'][:100]}")
+            print(f"  {layer['bytes'] / 1e6:7.2f} MB  {layer['created_by']}")
     else:
         print("container image: not measured (-n)")
     print(

@@ -8,6 +8,7 @@ must be on PATH and CONTAINERS_CONF set (scripts/images/lib.sh does both).
 """
 
 import json
+import re
 import subprocess
 import sys
 
@@ -17,6 +18,12 @@ def podman(*args: str):
     return json.loads(out.stdout)
 
 
+def instruction(created_by: str) -> str:
+    """`/bin/sh -c #(nop) COPY dir:<sha256> in /app/static` reads `COPY dir in /app/static`."""
+    text = " ".join(created_by.split()).removeprefix("/bin/sh -c #(nop) ")
+    return re.sub(r"\b(file|dir):[0-9a-f]{64}", r"\1", text)
+
+
 def main() -> int:
     image, base = sys.argv[1:3]
     [inspected] = podman("image", "inspect", image)
@@ -24,7 +31,7 @@ def main() -> int:
     # Newest first, as `podman history` lists them; instructions that add no files
     # (ENV, USER, ...) have size 0 and are left out.
     layers = [
-        {"bytes": layer["size"], "created_by": " ".join(layer["CreatedBy"].split())}
+        {"bytes": layer["size"], "created_by": instruction(layer["CreatedBy"])}
         for layer in podman("history", "--format", "json", image)
         if layer["size"] > 0
     ]
