@@ -253,6 +253,17 @@ struct Number<T> {
     max: T,
 }
 
+impl<T> Number<T> {
+    const fn new(name: &'static str, default: T, min: T, max: T) -> Self {
+        Number {
+            name,
+            default,
+            min,
+            max,
+        }
+    }
+}
+
 /// A text variable and its default.
 #[derive(Clone, Copy)]
 struct Text {
@@ -260,124 +271,45 @@ struct Text {
     default: &'static str,
 }
 
-const PORT: Number<u16> = Number {
-    name: "PORT",
-    default: 81,
-    min: 0,
-    max: u16::MAX,
-};
-const DBPORT: Number<u16> = Number {
-    name: "DBPORT",
-    default: 3306,
-    min: 1,
-    max: u16::MAX,
-};
-const DB_MAX_CONNECTIONS: Number<u32> = Number {
-    name: "DB_MAX_CONNECTIONS",
-    default: 16,
-    min: 1,
-    max: 1000,
-};
-const DB_ACQUIRE_TIMEOUT_MS: Number<u64> = Number {
-    name: "DB_ACQUIRE_TIMEOUT_MS",
-    default: 1000,
-    min: 10,
-    max: 600_000,
-};
-const DB_QUERY_TIMEOUT_MS: Number<u64> = Number {
-    name: "DB_QUERY_TIMEOUT_MS",
-    default: 5000,
-    min: 10,
-    max: 600_000,
-};
-const BACKGROUND_REFRESH_SECS: Number<u64> = Number {
-    name: "BACKGROUND_REFRESH_SECS",
-    default: 300,
-    min: 0,
-    max: 86_400 * 7,
-};
-const BACKGROUND_FETCH_TIMEOUT_SECS: Number<u64> = Number {
-    name: "BACKGROUND_FETCH_TIMEOUT_SECS",
-    default: 10,
-    min: 1,
-    max: 600,
-};
-const BACKGROUND_MAX_BYTES: Number<u64> = Number {
-    name: "BACKGROUND_MAX_BYTES",
-    default: 10 * 1024 * 1024,
-    min: 1,
-    max: 1024 * 1024 * 1024,
-};
-const BACKGROUND_URL_FILE_POLL_MS: Number<u64> = Number {
-    name: "BACKGROUND_URL_FILE_POLL_MS",
-    default: 5000,
-    min: 10,
-    max: 60_000,
-};
+impl Text {
+    const fn new(name: &'static str, default: &'static str) -> Self {
+        Text { name, default }
+    }
+}
 
-const HTTP_IDLE_TIMEOUT_SECS: Number<u64> = Number {
-    name: "HTTP_IDLE_TIMEOUT_SECS",
-    default: 75,
-    min: 1,
-    max: 3600,
-};
-const HTTP_HEADER_READ_TIMEOUT_SECS: Number<u64> = Number {
-    name: "HTTP_HEADER_READ_TIMEOUT_SECS",
-    default: 10,
-    min: 1,
-    max: 600,
-};
-const HTTP_MAX_CONNECTIONS: Number<usize> = Number {
-    name: "HTTP_MAX_CONNECTIONS",
-    default: 1024,
-    min: 1,
-    max: 65_536,
-};
-const SHUTDOWN_DELAY_SECS: Number<u64> = Number {
-    name: "SHUTDOWN_DELAY_SECS",
-    default: 0,
-    min: 0,
-    max: 600,
-};
-const SHUTDOWN_DRAIN_SECS: Number<u64> = Number {
-    name: "SHUTDOWN_DRAIN_SECS",
-    default: 10,
-    min: 1,
-    max: 600,
-};
+const PORT: Number<u16> = Number::new("PORT", 81, 0, u16::MAX);
+const DBPORT: Number<u16> = Number::new("DBPORT", 3306, 1, u16::MAX);
+const DB_MAX_CONNECTIONS: Number<u32> = Number::new("DB_MAX_CONNECTIONS", 16, 1, 1000);
+const DB_ACQUIRE_TIMEOUT_MS: Number<u64> = Number::new("DB_ACQUIRE_TIMEOUT_MS", 1000, 10, 600_000);
+const DB_QUERY_TIMEOUT_MS: Number<u64> = Number::new("DB_QUERY_TIMEOUT_MS", 5000, 10, 600_000);
+const BACKGROUND_REFRESH_SECS: Number<u64> =
+    Number::new("BACKGROUND_REFRESH_SECS", 300, 0, 86_400 * 7);
+const BACKGROUND_FETCH_TIMEOUT_SECS: Number<u64> =
+    Number::new("BACKGROUND_FETCH_TIMEOUT_SECS", 10, 1, 600);
+const BACKGROUND_MAX_BYTES: Number<u64> = Number::new(
+    "BACKGROUND_MAX_BYTES",
+    10 * 1024 * 1024,
+    1,
+    1024 * 1024 * 1024,
+);
+const BACKGROUND_URL_FILE_POLL_MS: Number<u64> =
+    Number::new("BACKGROUND_URL_FILE_POLL_MS", 5000, 10, 60_000);
 
-const DBUSER: Text = Text {
-    name: "DBUSER",
-    default: "root",
-};
-const DBPWD: Text = Text {
-    name: "DBPWD",
-    default: "password",
-};
-const DATABASE: Text = Text {
-    name: "DATABASE",
-    default: "employees",
-};
-const SQLITE_PATH: Text = Text {
-    name: "SQLITE_PATH",
-    default: "data/employees.db",
-};
-const GROUP_NAME: Text = Text {
-    name: "GROUP_NAME",
-    default: "Default Group",
-};
-const GROUP_SLOGAN: Text = Text {
-    name: "GROUP_SLOGAN",
-    default: "Default Slogan",
-};
-const STATIC_DIR: Text = Text {
-    name: "STATIC_DIR",
-    default: "static",
-};
-const AWS_REGION: Text = Text {
-    name: "AWS_REGION",
-    default: "us-east-1",
-};
+const HTTP_IDLE_TIMEOUT_SECS: Number<u64> = Number::new("HTTP_IDLE_TIMEOUT_SECS", 75, 1, 3600);
+const HTTP_HEADER_READ_TIMEOUT_SECS: Number<u64> =
+    Number::new("HTTP_HEADER_READ_TIMEOUT_SECS", 10, 1, 600);
+const HTTP_MAX_CONNECTIONS: Number<usize> = Number::new("HTTP_MAX_CONNECTIONS", 1024, 1, 65_536);
+const SHUTDOWN_DELAY_SECS: Number<u64> = Number::new("SHUTDOWN_DELAY_SECS", 0, 0, 600);
+const SHUTDOWN_DRAIN_SECS: Number<u64> = Number::new("SHUTDOWN_DRAIN_SECS", 10, 1, 600);
+
+const DBUSER: Text = Text::new("DBUSER", "root");
+const DBPWD: Text = Text::new("DBPWD", "password");
+const DATABASE: Text = Text::new("DATABASE", "employees");
+const SQLITE_PATH: Text = Text::new("SQLITE_PATH", "data/employees.db");
+const GROUP_NAME: Text = Text::new("GROUP_NAME", "Default Group");
+const GROUP_SLOGAN: Text = Text::new("GROUP_SLOGAN", "Default Slogan");
+const STATIC_DIR: Text = Text::new("STATIC_DIR", "static");
+const AWS_REGION: Text = Text::new("AWS_REGION", "us-east-1");
 
 impl Config {
     /// Reads the process environment and command-line colour flag.
