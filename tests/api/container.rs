@@ -183,13 +183,13 @@ impl Container {
             "--detach",
             "--name",
             &name,
-            // The hardening of k8s-manifests/ and docker-compose.yml. podman mounts a
-            // tmpfs other than /tmp as root's, mode 0755; Docker (compose) leaves the
-            // kernel's 1777 and Kubernetes' emptyDir is 0777: the same here.
+            // The hardening of k8s-manifests/ and docker-compose.yml. runc gives a tmpfs
+            // the mode of the folder it covers, with root as owner: the image's mode
+            // 1777 is what makes the cache writable here, as under compose.
             "--tmpfs",
             "/tmp",
             "--tmpfs",
-            "/var/cache/employee-db:mode=1777",
+            "/var/cache/employee-db",
             "--cap-drop",
             "ALL",
             "--security-opt",
