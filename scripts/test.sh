@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The test command (README.md): installs what the tests need on a fresh Debian machine,
-# then runs everything — formatting and lint, the container image built from the
-# Dockerfile with podman, the Rust unit and integration tests (SQLite, a real MariaDB
-# server that the tests start on a temporary directory and free port and remove
-# afterwards, and the image run hardened), and the offline validation of the deployment
-# files.
+# then runs everything — formatting and lint, the dependency policy and SBOM
+# (scripts/checks/dependencies.sh), the container image built from the Dockerfile with
+# podman, the Rust unit and integration tests (SQLite, a real MariaDB server that the
+# tests start on a temporary directory and free port and remove afterwards, and the
+# image run hardened), and the offline validation of the deployment files.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/checks/lib.sh
@@ -20,6 +20,9 @@ ensure_apt mariadb-server mariadb-client chromium chromium-driver haproxy
 echo "==> cargo fmt / clippy"
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
+
+echo "==> dependency policy (cargo deny), advisories when reachable, SBOM"
+bash scripts/checks/dependencies.sh
 
 echo "==> container image: podman build of the Dockerfile (scripts/images/build.sh)"
 # Installs podman, runc, slirp4netns and debootstrap when missing, makes the base-image
