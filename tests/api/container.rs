@@ -11,7 +11,8 @@
 //! the base images are local stand-ins (`scripts/images/base-images.sh`).
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
+use std::ops::Deref;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
@@ -21,9 +22,11 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use sqlx::Connection;
 
-use crate::helpers::{Page, create_database, shared_mariadb, urlencode};
-use crate::mariadb;
-use crate::s3::S3Server;
+use crate::support::http::Http;
+use crate::support::mariadb::{TestDatabase, mariadb_backend, shared_server};
+use crate::support::net::free_port;
+use crate::support::s3::{S3Server, SECRET_KEY, client_vars};
+use crate::support::{eventually, missing};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const TAG: &str = "localhost/employee-db:test";
@@ -76,23 +79,14 @@ fn podman_usable() -> bool {
 /// without podman (or not root, which podman's image storage needs here) fails the test;
 /// elsewhere the test says loudly that it did not run.
 fn image() -> Option<&'static str> {
-    static IMAGE: OnceLock<Result<Option<String>, String>> = OnceLock::new();
+    if !podman_usable() {
+        missing("podman, run as root (podman's image storage here is root's)");
+        return None;
+    }
+    static IMAGE: OnceLock<Result<String, String>> = OnceLock::new();
     let image = IMAGE.get_or_init(|| {
-        if !podman_usable() {
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
-                return Err(
-                    "podman is not installed (or this is not root) but CI=true: \
-                            run scripts/test.sh, which installs it"
-                        .into(),
-                );
-            }
-            eprintln!(
-                "NOT RUN: podman is not installed or this is not root (scripts/test.sh installs it)"
-            );
-            return Ok(None);
-        }
         if let Ok(id) = std::env::var("EMPLOYEE_DB_TEST_IMAGE") {
-            return Ok(Some(id));
+            return Ok(id);
         }
         let out = Command::new(format!("{ROOT}/scripts/images/build.sh"))
             .arg(TAG)
@@ -107,19 +101,12 @@ fn image() -> Option<&'static str> {
                 tail.into_iter().rev().collect::<Vec<_>>().join("\n")
             ));
         }
-        Ok(Some(String::from_utf8_lossy(&out.stdout).trim().to_owned()))
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
     });
     match image {
-        Ok(image) => image.as_deref(),
+        Ok(image) => Some(image),
         Err(message) => panic!("{message}"),
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free local port")
 }
 
 fn unique(what: &str) -> String {
@@ -163,9 +150,16 @@ impl Default for Run<'_> {
 /// A running container of the image, removed (with its anonymous volumes) when dropped.
 struct Container {
     name: String,
-    port: u16,
     started: Instant,
-    client: reqwest::Client,
+    /// Requests to the published port: `app.get("/")`, `app.fetch("7")`.
+    http: Http,
+}
+
+impl Deref for Container {
+    type Target = Http;
+    fn deref(&self) -> &Http {
+        &self.http
+    }
 }
 
 impl Container {
@@ -224,81 +218,24 @@ impl Container {
         podman_ok(&args);
         Container {
             name,
-            port,
             started: Instant::now(),
-            client: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .timeout(Duration::from_secs(10))
-                .build()
-                .expect("HTTP client"),
+            http: Http::on_port(port),
         }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-
-    async fn read(response: reqwest::Response) -> Page {
-        Page {
-            status: response.status().as_u16(),
-            headers: response.headers().clone(),
-            body: response.text().await.expect("response body"),
-        }
-    }
-
-    async fn get(&self, path: &str) -> Page {
-        let response = self.client.get(self.url(path)).send().await;
-        Self::read(response.unwrap_or_else(|e| panic!("GET {path}: {e}\n{}", self.logs()))).await
-    }
-
-    async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> Page {
-        let body = fields
-            .iter()
-            .map(|(k, v)| format!("{}={}", urlencode(k), urlencode(v)))
-            .collect::<Vec<_>>()
-            .join("&");
-        let response = self
-            .client
-            .post(self.url(path))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body)
-            .send()
-            .await;
-        Self::read(response.unwrap_or_else(|e| panic!("POST {path}: {e}\n{}", self.logs()))).await
-    }
-
-    async fn add_employee(&self, emp_id: &str, first: &str, last: &str) -> Page {
-        let fields = [
-            ("emp_id", emp_id),
-            ("first_name", first),
-            ("last_name", last),
-            ("primary_skill", "Containers"),
-            ("location", "Toronto"),
-        ];
-        self.post_form("/addemp", &fields).await
-    }
-
-    async fn fetch(&self, emp_id: &str) -> Page {
-        self.post_form("/fetchdata", &[("emp_id", emp_id)]).await
     }
 
     /// Waits until `path` answers 200: the container is up and serving.
     async fn wait_for(&self, path: &str) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok(response) = self.client.get(self.url(path)).send().await
-                && response.status() == 200
-            {
-                return;
+        eventually(path, Duration::from_secs(60), async || {
+            match self.client.get(self.url(path)).send().await {
+                Ok(response) if response.status() == 200 => Ok(()),
+                answer => Err(format!(
+                    "{answer:?}; state {}; log:\n{}",
+                    self.inspect("{{.State.Status}}"),
+                    self.logs()
+                )),
             }
-            assert!(
-                Instant::now() < deadline,
-                "{path} did not answer 200 within 60 s; state {}; log:\n{}",
-                self.inspect("{{.State.Status}}"),
-                self.logs()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        })
+        .await
     }
 
     fn inspect(&self, format: &str) -> String {
@@ -421,7 +358,7 @@ async fn runs_hardened_as_uid_65532_and_serves_every_page() {
     app.get("/getemp").await.assert(200, "emp_id");
     app.get("/healthz").await.assert(200, "ok");
     app.get("/static/app.css").await.assert(200, "");
-    app.add_employee("1001", "Ada", "Lovelace")
+    app.add_employee("1001", "Ada", "Lovelace", "Containers", "Toronto")
         .await
         .assert(200, "Ada Lovelace");
     app.fetch("1001")
@@ -458,7 +395,7 @@ async fn employees_survive_a_new_container_on_the_same_volume() {
     );
     first.wait_for("/readyz").await;
     first
-        .add_employee("2002", "Grace", "Hopper")
+        .add_employee("2002", "Grace", "Hopper", "Containers", "Toronto")
         .await
         .assert(200, "Grace Hopper");
     assert_eq!(first.stop(), 0, "{}", first.logs());
@@ -496,7 +433,9 @@ async fn an_unwritable_data_folder_gives_503_on_writes_and_a_log_line_naming_it(
     );
     app.wait_for("/healthz").await;
     app.get("/").await.assert(200, "Employee Database");
-    let page = app.add_employee("3003", "Not", "Stored").await;
+    let page = app
+        .add_employee("3003", "Not", "Stored", "Containers", "Toronto")
+        .await;
     assert_eq!(page.status, 503, "{}", page.body);
     assert_eq!(app.inspect("{{.State.Running}}"), "true");
     let logs = app.logs();
@@ -509,34 +448,34 @@ async fn an_unwritable_data_folder_gives_503_on_writes_and_a_log_line_naming_it(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn adds_and_fetches_with_mariadb_on_the_host() {
     let Some(image) = image() else { return };
-    if crate::helpers::mariadb_backend().is_none() {
+    if mariadb_backend().is_none() {
         return;
     }
-    let server = shared_mariadb();
-    let database = create_database(server).await;
+    let login = shared_server().await;
+    let database = TestDatabase::create(login).await;
+    // A server on the host's loopback is at slirp4netns's address inside the container.
+    let env = login
+        .app_vars(&database.name)
+        .map(|(key, value)| match (key, value.as_str()) {
+            ("DBHOST", "127.0.0.1" | "localhost") => (key.to_owned(), HOST_LOOPBACK.to_owned()),
+            _ => (key.to_owned(), value),
+        })
+        .into();
     let app = Container::start(
         image,
         Run {
-            env: [
-                ("DBHOST", HOST_LOOPBACK.to_owned()),
-                ("DBPORT", server.port.to_string()),
-                ("DBUSER", mariadb::USER.to_owned()),
-                ("DBPWD", mariadb::PASSWORD.to_owned()),
-                ("DATABASE", database.clone()),
-            ]
-            .map(|(k, v)| (k.to_owned(), v))
-            .into(),
+            env,
             host_loopback: true,
             ..Run::default()
         },
     );
     app.wait_for("/readyz").await;
-    app.add_employee("4004", "Margaret", "Hamilton")
+    app.add_employee("4004", "Margaret", "Hamilton", "Containers", "Toronto")
         .await
         .assert(200, "Margaret Hamilton");
     app.fetch("4004").await.assert(200, "Hamilton");
 
-    let mut conn = sqlx::MySqlConnection::connect(&server.url(&database))
+    let mut conn = sqlx::MySqlConnection::connect(&database.url())
         .await
         .expect("connect to the test MariaDB");
     let (last,): (String,) = sqlx::query_as("SELECT last_name FROM employee WHERE emp_id = 4004")
@@ -552,48 +491,34 @@ async fn serves_the_background_image_from_the_s3_server_on_the_host() {
     let s3 = S3Server::start().await;
     s3.create_bucket("backgrounds");
     s3.put("backgrounds", "team.jpg", JPEG);
-    let mut env = s3.vars("s3://backgrounds/team.jpg");
-    for (key, value) in &mut env {
-        if key == "AWS_ENDPOINT_URL" {
-            *value = value.replace("127.0.0.1", HOST_LOOPBACK);
-        }
-    }
+    let endpoint = s3.endpoint.replace("127.0.0.1", HOST_LOOPBACK);
     let app = Container::start(
         image,
         Run {
-            env,
+            env: client_vars(&endpoint, "s3://backgrounds/team.jpg", SECRET_KEY),
             host_loopback: true,
             ..Run::default()
         },
     );
     app.wait_for("/readyz").await;
 
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let path = loop {
-        let status: Value =
-            serde_json::from_str(&app.get("/background").await.body).expect("background JSON");
-        if status["state"] == "ready" {
-            break status["image"]["path"]
-                .as_str()
-                .expect("image path")
-                .to_owned();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no background after 30 s: {status:#}\n{}",
-            app.logs()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    let response = app
-        .client
-        .get(app.url(&path))
-        .send()
-        .await
-        .expect("GET image");
-    assert_eq!(response.status(), 200);
-    assert_eq!(response.headers()["content-type"], "image/jpeg");
-    assert_eq!(response.bytes().await.expect("image bytes"), JPEG);
+    let path = eventually(
+        "the background is ready",
+        Duration::from_secs(30),
+        async || {
+            let status: Value =
+                serde_json::from_str(&app.get("/background").await.body).expect("background JSON");
+            match status["image"]["path"].as_str() {
+                Some(path) if status["state"] == "ready" => Ok(path.to_owned()),
+                _ => Err(format!("{status:#}\n{}", app.logs())),
+            }
+        },
+    )
+    .await;
+    let (status, headers, body) = app.get_bytes(&path).await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["content-type"], "image/jpeg");
+    assert_eq!(body, JPEG);
     app.get("/").await.assert(200, &path);
 }
 
@@ -646,7 +571,7 @@ async fn podman_stop_completes_the_request_in_flight_and_exits_zero() {
         "emp_id=5005&first_name=Inflight&last_name=Request&primary_skill=Patience&location=Wire";
 
     // Headers and part of the body sent before the signal.
-    let mut in_flight = TcpStream::connect(("127.0.0.1", app.port)).expect("connect");
+    let mut in_flight = TcpStream::connect(("127.0.0.1", app.http.port)).expect("connect");
     in_flight
         .set_read_timeout(Some(Duration::from_secs(15)))
         .expect("read timeout");
@@ -709,7 +634,7 @@ async fn writes_nothing_outside_its_volumes() {
     );
     app.wait_for("/readyz").await;
     app.get("/").await.assert(200, "Employee Database");
-    app.add_employee("6006", "Barbara", "Liskov")
+    app.add_employee("6006", "Barbara", "Liskov", "Containers", "Toronto")
         .await
         .assert(200, "Barbara Liskov");
     app.fetch("6006").await.assert(200, "Liskov");
