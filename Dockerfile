@@ -36,10 +36,16 @@ RUN touch src/main.rs src/lib.rs \
  && cargo build --release --locked
 
 # What the runtime adds to the base: libgcc_s (with its package record, so image
-# scanners see it) and two empty folders that the app may write to.
+# scanners see it) and the two empty folders the app writes to: the embedded SQLite
+# file (used when DBHOST is unset) and the downloaded background image. They belong to
+# user 65532, which a volume mounted there inherits, and are mode 1777 as /tmp is:
+# runc gives a tmpfs mounted over a folder that folder's mode but root as owner, so a
+# 0755 folder would be unwritable under compose's tmpfs. (In Kubernetes both are
+# emptyDir volumes, since the root filesystem is read-only there.)
 RUN triplet="$(gcc -dumpmachine)" \
  && install -D -m 0644 "/usr/lib/${triplet}/libgcc_s.so.1" "/runtime/usr/lib/${triplet}/libgcc_s.so.1" \
- && install -d /runtime/var/lib/dpkg/status.d /writable/data /writable/cache \
+ && install -d /runtime/var/lib/dpkg/status.d \
+ && install -d -m 1777 -o 65532 -g 65532 /runtime/app/data /runtime/var/cache/employee-db \
  && dpkg-query --status libgcc-s1 > /runtime/var/lib/dpkg/status.d/libgcc-s1
 
 FROM gcr.io/distroless/base-nossl-debian13:nonroot
@@ -47,12 +53,8 @@ LABEL org.opencontainers.image.title="employee-db" \
       org.opencontainers.image.description="Employee database web app (Rust rewrite of the CLO835 Flask app)" \
       org.opencontainers.image.licenses="MIT"
 WORKDIR /app
+# Owners and modes come along: a COPY from a stage keeps them.
 COPY --from=builder /runtime/ /
-# Writable places for the non-root user: the embedded SQLite file (used when DBHOST is
-# unset) and the downloaded background image. In Kubernetes both are emptyDir volumes,
-# because the root filesystem is mounted read-only there.
-COPY --from=builder --chown=65532:65532 /writable/data /app/data
-COPY --from=builder --chown=65532:65532 /writable/cache /var/cache/employee-db
 COPY --from=builder /build/target/release/employee-db /app/employee-db
 COPY static /app/static
 ENV PORT=81 \

@@ -7,13 +7,13 @@
 # then POST /fetchdata through HAProxy in front of two instances, at rest and during a
 # rolling restart of both (zero failed requests is the goal), and, as ceilings, GET /healthz (the HTTP stack alone) and MariaDB's own point-select
 # rate from mariadb-slap with the query the app runs, at the same concurrency.
-# Prints one table, the app's peak memory, its start-up time and binary size, and writes
-# the figures as JSON. Everything it starts is stopped and removed on exit.
+# Prints one table, the app's peak memory, its start-up time, binary size and container
+# image size with its layers (podman, issue 10), and writes the figures as JSON. Everything it starts is stopped and removed on exit.
 set -euo pipefail
 
 usage() {
   cat <<'EOF'
-Usage: scripts/bench.sh [-d SECONDS] [-w SECONDS] [-c "64 256"] [-o FILE] [-h]
+Usage: scripts/bench.sh [-d SECONDS] [-w SECONDS] [-c "64 256"] [-o FILE] [-n] [-h]
 
 Builds the release binary, starts MariaDB and the app on free local ports, seeds
 10,000 employees and measures requests/s, p50 and p99 latency and errors with wrk,
@@ -23,9 +23,12 @@ next to the ceilings GET /healthz and mariadb-slap's point-select rate.
   -w SECONDS   warm-up before each measured run (default 3)
   -c LIST      connection counts, space-separated (default "64 256")
   -o FILE      JSON output (default target/bench.json in this checkout)
+  -n           no container image: skip building and measuring it
   -h           this help
 
-Installs wrk, mariadb-server and mariadb-client (Debian) when missing. Builds in
+Installs wrk, mariadb-server and mariadb-client (Debian) when missing. The image is
+built with podman from the Dockerfile (scripts/images/build.sh, as root), which
+installs podman and makes local stand-ins for the base images when missing. Builds in
 CARGO_TARGET_DIR (default ~/.cache/employee-db/target). Variables of the app's own
 (DB_MAX_CONNECTIONS, RUST_LOG, ...) set in the environment are passed on to it.
 The app, MariaDB and the load generator share this machine's cores: run it on an
@@ -37,13 +40,15 @@ DURATION=10
 WARMUP=3
 CONNECTIONS="64 256"
 OUT=""
-while getopts ":hd:w:c:o:" opt; do
+MEASURE_IMAGE=1
+while getopts ":hd:w:c:o:n" opt; do
   case "${opt}" in
     h) usage; exit 0 ;;
     d) DURATION="${OPTARG}" ;;
     w) WARMUP="${OPTARG}" ;;
     c) CONNECTIONS="${OPTARG}" ;;
     o) OUT="${OPTARG}" ;;
+    n) MEASURE_IMAGE=0 ;;
     :) echo "bench.sh: -${OPTARG} needs a value" >&2; usage >&2; exit 2 ;;
     *) echo "bench.sh: unknown option -${OPTARG}" >&2; usage >&2; exit 2 ;;
   esac
@@ -137,6 +142,18 @@ BIN="${WORK}/employee-db"
 cp "${CARGO_TARGET_DIR}/release/employee-db" "${BIN}"
 strip -o "${WORK}/employee-db.stripped" "${BIN}"
 BINARY_BYTES="$(stat -c %s "${WORK}/employee-db.stripped")"
+
+# --- the container image: built before any load, measured, not run here ---------------
+IMAGE_JSON=null
+if ((MEASURE_IMAGE)); then
+  say "building the container image with podman (scripts/images/build.sh; -n skips this)"
+  scripts/images/build.sh employee-db:bench >/dev/null
+  IMAGE_JSON="$(
+    # shellcheck source=scripts/images/lib.sh
+    . scripts/images/lib.sh
+    python3 scripts/images/measure.py employee-db:bench "$(dockerfile_bases | tail -n 1)"
+  )"
+fi
 
 LOAD_BEFORE="$(load_average)"
 if awk -v l="${LOAD_BEFORE%% *}" 'BEGIN { exit !(l > 0.5) }'; then
@@ -357,6 +374,7 @@ LOAD_AFTER="$(load_average)"
 ready_json="$(IFS=,; echo "${READY_MS[*]}")"
 cat >"${WORK}/meta.json" <<EOF
 {"peak_rss_kib": ${PEAK_RSS_KIB}, "ready_ms": [${ready_json}], "binary_bytes": ${BINARY_BYTES},
+ "image": ${IMAGE_JSON},
  "cores": $(nproc), "load_before": "${LOAD_BEFORE}", "load_after": "${LOAD_AFTER}",
  "duration_s": ${DURATION}, "warmup_s": ${WARMUP}, "wrk_threads": ${WRK_THREADS},
  "seeded_employees": ${SEEDED}, "mariadb": "$(mariadbd --version | awk '{ print $3 }')",

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The test command (README.md): installs what the tests need on a fresh Debian machine,
 # then runs everything — formatting and lint, the dependency policy and SBOM
-# (scripts/checks/dependencies.sh), the Rust unit and integration tests
-# (SQLite, and a real MariaDB server that the tests start on a temporary directory and
-# free port and remove afterwards), and the offline validation of the deployment files.
+# (scripts/checks/dependencies.sh), the container image built from the Dockerfile with
+# podman, the Rust unit and integration tests (SQLite, a real MariaDB server that the
+# tests start on a temporary directory and free port and remove afterwards, and the
+# image run hardened), and the offline validation of the deployment files.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/checks/lib.sh
@@ -22,6 +23,20 @@ cargo clippy --all-targets --locked -- -D warnings
 
 echo "==> dependency policy (cargo deny), advisories when reachable, SBOM"
 bash scripts/checks/dependencies.sh
+
+echo "==> container image: podman build of the Dockerfile (scripts/images/build.sh)"
+# Installs podman, runc, slirp4netns and debootstrap when missing, makes the base-image
+# stand-ins once, and builds with podman's layer cache. Built here rather than inside
+# cargo test, so that a cold build's minutes of compiling never run alongside the
+# timing-sensitive tests; tests/api/container.rs runs this image.
+if [[ $(id -u) -eq 0 || "${CI:-}" == true ]]; then
+  image_started=${SECONDS}
+  EMPLOYEE_DB_TEST_IMAGE="$(scripts/images/build.sh employee-db:test)"
+  export EMPLOYEE_DB_TEST_IMAGE
+  echo "    image ${EMPLOYEE_DB_TEST_IMAGE:0:12} ready after $((SECONDS - image_started)) s"
+else
+  echo "    NOT RUN: podman's image storage needs root here (the container tests say NOT RUN too)"
+fi
 
 echo "==> cargo test"
 cargo test --locked

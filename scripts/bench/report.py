@@ -111,6 +111,17 @@ def main() -> int:
         f"median of {len(ready)} starts {sorted(ready)[len(ready) // 2]:.1f} ms"
     )
     print(f"stripped release binary: {meta['binary_bytes'] / 1e6:.2f} MB ({meta['binary_bytes']:,} bytes)")
+    image = meta.get("image")
+    if image:
+        print(
+            f"container image {image['image']} ({image['id']}): {image['bytes'] / 1e6:.1f} MB "
+            f"(budget 40 MB), of which the base {image['base']} {image['base_bytes'] / 1e6:.1f} MB; "
+            "layers, newest first:"
+        )
+        for layer in image["layers"]:
+            print(f"  {layer['bytes'] / 1e6:7.2f} MB  {layer['created_by']}")
+    else:
+        print("container image: not measured (-n)")
     print(
         f"machine: {meta['cores']} cores shared by the app, MariaDB and the load generator "
         f"(wrk, 2 threads / mariadb-slap); load average before the run: {meta['load_before']} "

@@ -5,6 +5,7 @@ mod support;
 mod background;
 mod bad_input;
 mod browser;
+mod container;
 mod employees;
 mod faults;
 mod hygiene;
