@@ -4,7 +4,8 @@
 # app, and measures with wrk at each connection count after a warm-up:
 #   GET /, POST /fetchdata (random existing IDs), POST /addemp (unique IDs),
 #   GET /employees,
-# and, as ceilings, GET /healthz (the HTTP stack alone) and MariaDB's own point-select
+# then POST /fetchdata through HAProxy in front of two instances, at rest and during a
+# rolling restart of both (zero failed requests is the goal), and, as ceilings, GET /healthz (the HTTP stack alone) and MariaDB's own point-select
 # rate from mariadb-slap with the query the app runs, at the same concurrency.
 # Prints one table, the app's peak memory, its start-up time and binary size, and writes
 # the figures as JSON. Everything it starts is stopped and removed on exit.
@@ -100,8 +101,9 @@ stop_pid() {
 
 cleanup() {
   local pid
-  pid="$(app_pid)"
-  [[ -z "${pid}" ]] || stop_pid "${pid}"
+  for pid in "$(app_pid)" $(cat "${WORK}"/app-*.pid 2>/dev/null) "${HAPROXY_PID:-}"; do
+    [[ -z "${pid}" ]] || stop_pid "${pid}"
+  done
   if [[ -n "${MARIADB_PID}" ]]; then
     stop_pid "${MARIADB_PID}"
     wait "${MARIADB_PID}" 2>/dev/null || true
@@ -119,9 +121,9 @@ free_port() {
 load_average() { cut -d' ' -f1-3 /proc/loadavg; }
 
 # --- tools and build ---------------------------------------------------------------
-say "installing missing Debian packages (wrk, mariadb-server, mariadb-client)"
-ensure_apt wrk mariadb-server mariadb-client
-for tool in python3 wrk mariadbd mariadb-install-db mariadb mariadb-admin mariadb-slap strip; do
+say "installing missing Debian packages (wrk, mariadb-server, mariadb-client, haproxy)"
+ensure_apt wrk mariadb-server mariadb-client haproxy
+for tool in python3 wrk mariadbd mariadb-install-db mariadb mariadb-admin mariadb-slap strip haproxy; do
   command -v "${tool}" >/dev/null || { echo "bench.sh: ${tool} not found" >&2; exit 1; }
 done
 
@@ -275,8 +277,82 @@ for conns in "${CONNS[@]}"; do measure_wrk "GET /employees" "${conns}" /employee
 for conns in "${CONNS[@]}"; do measure_wrk "POST /addemp" "${conns}" /addemp addemp.lua; done
 
 PEAK_RSS_KIB="$(awk '/^VmHWM:/ { print $2 }' "/proc/${APP_PID}/status")"
-LOAD_AFTER="$(load_average)"
 stop_pid "${APP_PID}"
+
+# --- a rolling restart behind a load balancer ------------------------------------------
+# Two instances behind HAProxy, which health-checks /readyz every 200 ms and neither
+# retries nor redispatches (a Kubernetes Service or an NLB does not either). wrk runs
+# lookups through it at rest, then again while both instances are replaced one after the
+# other, each with a shutdown delay, as the manifests set one for the same reason.
+ROLL_DELAY_SECS=2
+ROLL_CONNS="${CONNS[0]}"
+APP_PORTS=("$(free_port)" "$(free_port)")
+LB_PORT="$(free_port)"
+LB_STATS_PORT="$(free_port)"
+cat >"${WORK}/haproxy.cfg" <<CFG
+global
+  maxconn 4000
+defaults
+  mode http
+  timeout connect 2s
+  timeout client 30s
+  timeout server 30s
+  timeout check 1s
+  retries 0
+frontend web
+  bind 127.0.0.1:${LB_PORT}
+  default_backend app
+frontend stats
+  bind 127.0.0.1:${LB_STATS_PORT}
+  stats enable
+  stats uri /stats
+backend app
+  balance roundrobin
+  option httpchk GET /readyz
+  http-check expect status 200
+  default-server inter 200ms fall 1 rise 1
+  server a 127.0.0.1:${APP_PORTS[0]} check
+  server b 127.0.0.1:${APP_PORTS[1]} check
+CFG
+SERVER_NAMES=(a b)
+# start_instance INDEX: one instance with the shutdown delay, its pid in WORK/app-INDEX.pid.
+start_instance() {
+  env "${APP_ENV[@]}" PORT="${APP_PORTS[$1]}" SHUTDOWN_DELAY_SECS="${ROLL_DELAY_SECS}" \
+    python3 scripts/bench/start_app.py "${BIN}" "${APP_PORTS[$1]}" "${LOG_DIR}/roll-$1.log" \
+    "${WORK}/app-$1.pid" >/dev/null
+}
+# wait_until_balanced INDEX: until HAProxy's statistics show that instance up.
+wait_until_balanced() {
+  python3 scripts/bench/haproxy_up.py "${LB_STATS_PORT}" "${SERVER_NAMES[$1]}"
+}
+say "rolling restart: two instances behind HAProxy on 127.0.0.1:${LB_PORT}"
+start_instance 0
+start_instance 1
+haproxy -db -f "${WORK}/haproxy.cfg" >"${LOG_DIR}/haproxy.log" 2>&1 &
+HAPROXY_PID=$!
+wait_until_balanced 0
+wait_until_balanced 1
+URL="http://127.0.0.1:${LB_PORT}"
+measure_wrk "POST /fetchdata via HAProxy, at rest" "${ROLL_CONNS}" /fetchdata fetchdata.lua
+ROLL_SECONDS=$((4 * ROLL_DELAY_SECS + 10))
+say "POST /fetchdata via HAProxy during a rolling restart of both instances (${ROLL_SECONDS} s)"
+wrk -t"${WRK_THREADS}" -c"${ROLL_CONNS}" -d"${ROLL_SECONDS}s" -s scripts/bench/fetchdata.lua \
+  "${URL}/fetchdata" >"${WORK}/roll.out" &
+WRK_PID=$!
+sleep 2
+for i in 0 1; do
+  stop_pid "$(cat "${WORK}/app-${i}.pid")"
+  start_instance "${i}"
+  wait_until_balanced "${i}"
+done
+wait "${WRK_PID}"
+result="$(sed -n 's/^BENCH_RESULT //p' "${WORK}/roll.out")"
+[[ -n "${result}" ]] || { echo "bench.sh: no result from wrk during the roll" >&2; exit 1; }
+printf '{"endpoint":"POST /fetchdata via HAProxy, rolling restart","connections":%d,"tool":"wrk","app_log_lines":0,"wrk":%s}\n' \
+  "${ROLL_CONNS}" "${result}" >>"${RESULTS}"
+for i in 0 1; do stop_pid "$(cat "${WORK}/app-${i}.pid")"; done
+stop_pid "${HAPROXY_PID}"
+LOAD_AFTER="$(load_average)"
 
 ready_json="$(IFS=,; echo "${READY_MS[*]}")"
 cat >"${WORK}/meta.json" <<EOF

@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${CACHE_DIR}/target}"
 
 echo "==> installing test dependencies (Debian packages)"
-ensure_apt mariadb-server mariadb-client chromium chromium-driver
+ensure_apt mariadb-server mariadb-client chromium chromium-driver haproxy
 
 echo "==> cargo fmt / clippy"
 cargo fmt --all -- --check

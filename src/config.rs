@@ -5,6 +5,7 @@
 //! program before it binds with one message naming the variable, the value and what is
 //! allowed, instead of a serde error or a silent default.
 
+use std::collections::HashMap;
 use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
@@ -12,8 +13,6 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
-
-use serde::Deserialize;
 
 /// The colours the original app supports, with its hex values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,23 +47,6 @@ impl Colour {
             Colour::Darkblue => "darkblue",
             Colour::Lime => "lime",
         }
-    }
-
-    pub fn hex(self) -> &'static str {
-        match self {
-            Colour::Red => "#e74c3c",
-            Colour::Green => "#16a085",
-            Colour::Blue => "#89CFF0",
-            Colour::Blue2 => "#30336b",
-            Colour::Pink => "#f4c2c2",
-            Colour::Darkblue => "#130f40",
-            Colour::Lime => "#C1FF9C",
-        }
-    }
-
-    /// Dark backgrounds need light text to stay readable.
-    pub fn is_dark(self) -> bool {
-        matches!(self, Colour::Blue2 | Colour::Darkblue)
     }
 
     /// The original picks a random colour when none is configured.
@@ -186,9 +168,25 @@ pub struct AwsKeys {
     pub session_token: Option<Secret>,
 }
 
+/// How the HTTP server treats connections, and how it stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerSettings {
+    /// How long a connection may wait for the first byte of a request.
+    pub idle_timeout: Duration,
+    /// How long the rest of a request head may take once its first byte has arrived.
+    pub header_read_timeout: Duration,
+    pub max_connections: usize,
+    /// After a stop signal: how long to keep serving with the readiness probe failing,
+    /// so load balancers stop sending new requests first.
+    pub shutdown_delay: Duration,
+    /// Then: how long in-flight requests get to finish.
+    pub shutdown_drain: Duration,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     pub listen: SocketAddr,
+    pub server: ServerSettings,
     pub db: DbSettings,
     pub colour: Colour,
     pub colour_source: ColourSource,
@@ -207,64 +205,111 @@ pub struct ConfigError {
     pub allowed: String,
 }
 
-/// The environment as text; names are the upper-cased field names (envy's convention).
-#[derive(Debug, Default, Deserialize)]
-struct RawEnv {
-    port: Option<String>,
-    bind_address: Option<String>,
-    dbhost: Option<String>,
-    dbport: Option<String>,
-    dbuser: Option<String>,
-    dbpwd: Option<String>,
-    database: Option<String>,
-    sqlite_path: Option<String>,
-    db_max_connections: Option<String>,
-    db_acquire_timeout_ms: Option<String>,
-    db_query_timeout_ms: Option<String>,
-    app_color: Option<String>,
-    group_name: Option<String>,
-    group_slogan: Option<String>,
-    static_dir: Option<String>,
-    background_image_url: Option<String>,
-    background_image_url_file: Option<String>,
-    background_cache_dir: Option<String>,
-    background_refresh_secs: Option<String>,
-    background_fetch_timeout_secs: Option<String>,
-    background_max_bytes: Option<String>,
-    aws_region: Option<String>,
-    background_url_file_poll_ms: Option<String>,
-    aws_endpoint_url: Option<String>,
-    aws_endpoint_url_s3: Option<String>,
-    aws_access_key_id: Option<String>,
-    aws_secret_access_key: Option<String>,
-    aws_session_token: Option<String>,
-    log_format: Option<String>,
+/// The environment as text, as envy reads it (it lower-cases every name).
+struct Env(HashMap<String, String>);
+
+impl Env {
+    /// A variable's value; an empty one counts as unset, since ConfigMaps often carry
+    /// `KEY: ""`.
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .get(&name.to_ascii_lowercase())
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+    }
+
+    fn text(&self, var: Text) -> String {
+        self.get(var.name).unwrap_or(var.default).to_owned()
+    }
+
+    fn optional(&self, name: &str) -> Option<String> {
+        self.get(name).map(str::to_owned)
+    }
+
+    fn number<T: FromStr + PartialOrd + fmt::Display + Copy>(
+        &self,
+        var: Number<T>,
+    ) -> Result<T, ConfigError> {
+        let Some(raw) = self.get(var.name) else {
+            return Ok(var.default);
+        };
+        match raw.parse::<T>() {
+            Ok(n) if n >= var.min && n <= var.max => Ok(n),
+            _ => Err(ConfigError {
+                variable: var.name,
+                value: raw.to_owned(),
+                allowed: format!("a whole number from {} to {}", var.min, var.max),
+            }),
+        }
+    }
 }
 
-/// Treats an empty variable like an unset one: ConfigMaps often carry `KEY: ""`.
-fn present(value: Option<String>) -> Option<String> {
-    value.filter(|v| !v.trim().is_empty())
-}
-
-fn number<T: FromStr + PartialOrd + fmt::Display + Copy>(
-    variable: &'static str,
-    value: Option<String>,
+/// A numeric variable: its name, default and allowed range, written once.
+#[derive(Clone, Copy)]
+struct Number<T> {
+    name: &'static str,
     default: T,
     min: T,
     max: T,
-) -> Result<T, ConfigError> {
-    let Some(raw) = present(value) else {
-        return Ok(default);
-    };
-    match raw.trim().parse::<T>() {
-        Ok(n) if n >= min && n <= max => Ok(n),
-        _ => Err(ConfigError {
-            variable,
-            value: raw,
-            allowed: format!("a whole number from {min} to {max}"),
-        }),
+}
+
+impl<T> Number<T> {
+    const fn new(name: &'static str, default: T, min: T, max: T) -> Self {
+        Number {
+            name,
+            default,
+            min,
+            max,
+        }
     }
 }
+
+/// A text variable and its default.
+#[derive(Clone, Copy)]
+struct Text {
+    name: &'static str,
+    default: &'static str,
+}
+
+impl Text {
+    const fn new(name: &'static str, default: &'static str) -> Self {
+        Text { name, default }
+    }
+}
+
+const PORT: Number<u16> = Number::new("PORT", 81, 0, u16::MAX);
+const DBPORT: Number<u16> = Number::new("DBPORT", 3306, 1, u16::MAX);
+const DB_MAX_CONNECTIONS: Number<u32> = Number::new("DB_MAX_CONNECTIONS", 16, 1, 1000);
+const DB_ACQUIRE_TIMEOUT_MS: Number<u64> = Number::new("DB_ACQUIRE_TIMEOUT_MS", 1000, 10, 600_000);
+const DB_QUERY_TIMEOUT_MS: Number<u64> = Number::new("DB_QUERY_TIMEOUT_MS", 5000, 10, 600_000);
+const BACKGROUND_REFRESH_SECS: Number<u64> =
+    Number::new("BACKGROUND_REFRESH_SECS", 300, 0, 86_400 * 7);
+const BACKGROUND_FETCH_TIMEOUT_SECS: Number<u64> =
+    Number::new("BACKGROUND_FETCH_TIMEOUT_SECS", 10, 1, 600);
+const BACKGROUND_MAX_BYTES: Number<u64> = Number::new(
+    "BACKGROUND_MAX_BYTES",
+    10 * 1024 * 1024,
+    1,
+    1024 * 1024 * 1024,
+);
+const BACKGROUND_URL_FILE_POLL_MS: Number<u64> =
+    Number::new("BACKGROUND_URL_FILE_POLL_MS", 5000, 10, 60_000);
+
+const HTTP_IDLE_TIMEOUT_SECS: Number<u64> = Number::new("HTTP_IDLE_TIMEOUT_SECS", 75, 1, 3600);
+const HTTP_HEADER_READ_TIMEOUT_SECS: Number<u64> =
+    Number::new("HTTP_HEADER_READ_TIMEOUT_SECS", 10, 1, 600);
+const HTTP_MAX_CONNECTIONS: Number<usize> = Number::new("HTTP_MAX_CONNECTIONS", 1024, 1, 65_536);
+const SHUTDOWN_DELAY_SECS: Number<u64> = Number::new("SHUTDOWN_DELAY_SECS", 0, 0, 600);
+const SHUTDOWN_DRAIN_SECS: Number<u64> = Number::new("SHUTDOWN_DRAIN_SECS", 10, 1, 600);
+
+const DBUSER: Text = Text::new("DBUSER", "root");
+const DBPWD: Text = Text::new("DBPWD", "password");
+const DATABASE: Text = Text::new("DATABASE", "employees");
+const SQLITE_PATH: Text = Text::new("SQLITE_PATH", "data/employees.db");
+const GROUP_NAME: Text = Text::new("GROUP_NAME", "Default Group");
+const GROUP_SLOGAN: Text = Text::new("GROUP_SLOGAN", "Default Slogan");
+const STATIC_DIR: Text = Text::new("STATIC_DIR", "static");
+const AWS_REGION: Text = Text::new("AWS_REGION", "us-east-1");
 
 impl Config {
     /// Reads the process environment and command-line colour flag.
@@ -278,152 +323,120 @@ impl Config {
         vars: impl IntoIterator<Item = (String, String)>,
         colour_flag: Option<&str>,
     ) -> Result<Config, ConfigError> {
-        let raw: RawEnv = envy::from_iter(vars).map_err(|e| ConfigError {
+        let env = Env(envy::from_iter(vars).map_err(|e| ConfigError {
             variable: "environment",
             value: String::new(),
             allowed: e.to_string(),
-        })?;
+        })?);
 
-        let port = number("PORT", raw.port, 81u16, 0, u16::MAX)?;
-        let bind = match present(raw.bind_address) {
+        let bind = match env.get("BIND_ADDRESS") {
             None => IpAddr::from([0, 0, 0, 0]),
-            Some(text) => text.trim().parse().map_err(|_| ConfigError {
+            Some(text) => text.parse().map_err(|_| ConfigError {
                 variable: "BIND_ADDRESS",
-                value: text,
+                value: text.to_owned(),
                 allowed: "an IP address such as 0.0.0.0 or 127.0.0.1".into(),
             })?,
         };
 
-        let backend = match present(raw.dbhost) {
+        let backend = match env.optional("DBHOST") {
             Some(host) => DatabaseConfig::MySql {
-                host: host.trim().to_owned(),
-                port: number("DBPORT", raw.dbport, 3306u16, 1, u16::MAX)?,
-                user: present(raw.dbuser).unwrap_or_else(|| "root".into()),
-                password: Secret::new(raw.dbpwd.unwrap_or_else(|| "password".into())),
-                database: present(raw.database).unwrap_or_else(|| "employees".into()),
+                host,
+                port: env.number(DBPORT)?,
+                user: env.text(DBUSER),
+                // An empty password is a password: only an unset variable takes the default.
+                password: Secret::new(
+                    env.0
+                        .get(&DBPWD.name.to_ascii_lowercase())
+                        .map_or(DBPWD.default, String::as_str),
+                ),
+                database: env.text(DATABASE),
             },
             None => DatabaseConfig::Sqlite {
-                path: present(raw.sqlite_path)
-                    .map(PathBuf::from)
-                    .unwrap_or_else(|| PathBuf::from("data/employees.db")),
+                path: PathBuf::from(env.text(SQLITE_PATH)),
             },
         };
         let db = DbSettings {
             backend,
-            max_connections: number("DB_MAX_CONNECTIONS", raw.db_max_connections, 16u32, 1, 1000)?,
-            acquire_timeout: Duration::from_millis(number(
-                "DB_ACQUIRE_TIMEOUT_MS",
-                raw.db_acquire_timeout_ms,
-                1000u64,
-                10,
-                600_000,
-            )?),
-            query_timeout: Duration::from_millis(number(
-                "DB_QUERY_TIMEOUT_MS",
-                raw.db_query_timeout_ms,
-                5000u64,
-                10,
-                600_000,
-            )?),
+            max_connections: env.number(DB_MAX_CONNECTIONS)?,
+            acquire_timeout: Duration::from_millis(env.number(DB_ACQUIRE_TIMEOUT_MS)?),
+            query_timeout: Duration::from_millis(env.number(DB_QUERY_TIMEOUT_MS)?),
         };
 
-        let (colour, colour_source) = match (colour_flag, present(raw.app_color)) {
-            (Some(flag), _) => (
-                flag.parse().map_err(|()| ConfigError {
-                    variable: "--color",
-                    value: flag.to_owned(),
-                    allowed: format!("one of {}", Colour::allowed()),
-                })?,
-                ColourSource::Flag,
-            ),
-            (None, Some(env)) => (
-                env.parse().map_err(|()| ConfigError {
-                    variable: "APP_COLOR",
-                    value: env.clone(),
-                    allowed: format!("one of {}", Colour::allowed()),
-                })?,
+        let colour_choice = |variable: &'static str, value: &str| {
+            value.parse().map_err(|()| ConfigError {
+                variable,
+                value: value.to_owned(),
+                allowed: format!("one of {}", Colour::allowed()),
+            })
+        };
+        let (colour, colour_source) = match (colour_flag, env.get("APP_COLOR")) {
+            (Some(flag), _) => (colour_choice("--color", flag)?, ColourSource::Flag),
+            (None, Some(value)) => (
+                colour_choice("APP_COLOR", value)?,
                 ColourSource::Environment,
             ),
             (None, None) => (Colour::random(), ColourSource::Random),
         };
 
-        let log_format = match present(raw.log_format) {
+        let log_format = match env.get("LOG_FORMAT") {
             None => LogFormat::Text,
-            Some(v) if v.trim().eq_ignore_ascii_case("json") => LogFormat::Json,
-            Some(v) if v.trim().eq_ignore_ascii_case("text") => LogFormat::Text,
+            Some(v) if v.eq_ignore_ascii_case("json") => LogFormat::Json,
+            Some(v) if v.eq_ignore_ascii_case("text") => LogFormat::Text,
             Some(v) => {
                 return Err(ConfigError {
                     variable: "LOG_FORMAT",
-                    value: v,
+                    value: v.to_owned(),
                     allowed: "json or text".into(),
                 });
             }
         };
 
-        let refresh_secs = number(
-            "BACKGROUND_REFRESH_SECS",
-            raw.background_refresh_secs,
-            300u64,
-            0,
-            86_400 * 7,
-        )?;
+        let refresh_secs = env.number(BACKGROUND_REFRESH_SECS)?;
         let background = BackgroundConfig {
-            url: present(raw.background_image_url).map(|u| u.trim().to_owned()),
-            url_file: present(raw.background_image_url_file).map(PathBuf::from),
-            cache_dir: present(raw.background_cache_dir)
+            url: env.optional("BACKGROUND_IMAGE_URL"),
+            url_file: env.optional("BACKGROUND_IMAGE_URL_FILE").map(PathBuf::from),
+            cache_dir: env
+                .optional("BACKGROUND_CACHE_DIR")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| std::env::temp_dir().join("employee-db-background")),
             refresh: (refresh_secs > 0).then(|| Duration::from_secs(refresh_secs)),
-            fetch_timeout: Duration::from_secs(number(
-                "BACKGROUND_FETCH_TIMEOUT_SECS",
-                raw.background_fetch_timeout_secs,
-                10u64,
-                1,
-                600,
-            )?),
-            max_bytes: number(
-                "BACKGROUND_MAX_BYTES",
-                raw.background_max_bytes,
-                10 * 1024 * 1024u64,
-                1,
-                1024 * 1024 * 1024,
-            )?,
-            aws_region: present(raw.aws_region)
-                .map(|r| r.trim().to_owned())
-                .unwrap_or_else(|| "us-east-1".into()),
-            url_file_poll: Duration::from_millis(number(
-                "BACKGROUND_URL_FILE_POLL_MS",
-                raw.background_url_file_poll_ms,
-                5000u64,
-                10,
-                60_000,
-            )?),
-            aws_endpoint_url: present(raw.aws_endpoint_url_s3)
-                .or(present(raw.aws_endpoint_url))
-                .map(|u| u.trim().to_owned()),
+            fetch_timeout: Duration::from_secs(env.number(BACKGROUND_FETCH_TIMEOUT_SECS)?),
+            max_bytes: env.number(BACKGROUND_MAX_BYTES)?,
+            aws_region: env.text(AWS_REGION),
+            url_file_poll: Duration::from_millis(env.number(BACKGROUND_URL_FILE_POLL_MS)?),
+            aws_endpoint_url: env
+                .optional("AWS_ENDPOINT_URL_S3")
+                .or(env.optional("AWS_ENDPOINT_URL")),
             aws_keys: match (
-                present(raw.aws_access_key_id),
-                present(raw.aws_secret_access_key),
+                env.optional("AWS_ACCESS_KEY_ID"),
+                env.optional("AWS_SECRET_ACCESS_KEY"),
             ) {
-                (Some(id), Some(secret)) => Some(AwsKeys {
-                    access_key_id: id.trim().to_owned(),
-                    secret_access_key: Secret::new(secret.trim()),
-                    session_token: present(raw.aws_session_token).map(|t| Secret::new(t.trim())),
+                (Some(access_key_id), Some(secret)) => Some(AwsKeys {
+                    access_key_id,
+                    secret_access_key: Secret::new(secret),
+                    session_token: env.optional("AWS_SESSION_TOKEN").map(Secret::new),
                 }),
                 _ => None,
             },
         };
 
+        let server = ServerSettings {
+            idle_timeout: Duration::from_secs(env.number(HTTP_IDLE_TIMEOUT_SECS)?),
+            header_read_timeout: Duration::from_secs(env.number(HTTP_HEADER_READ_TIMEOUT_SECS)?),
+            max_connections: env.number(HTTP_MAX_CONNECTIONS)?,
+            shutdown_delay: Duration::from_secs(env.number(SHUTDOWN_DELAY_SECS)?),
+            shutdown_drain: Duration::from_secs(env.number(SHUTDOWN_DRAIN_SECS)?),
+        };
+
         Ok(Config {
-            listen: SocketAddr::new(bind, port),
+            listen: SocketAddr::new(bind, env.number(PORT)?),
+            server,
             db,
             colour,
             colour_source,
-            group_name: present(raw.group_name).unwrap_or_else(|| "Default Group".into()),
-            group_slogan: present(raw.group_slogan).unwrap_or_else(|| "Default Slogan".into()),
-            static_dir: present(raw.static_dir)
-                .map(PathBuf::from)
-                .unwrap_or_else(|| PathBuf::from("static")),
+            group_name: env.text(GROUP_NAME),
+            group_slogan: env.text(GROUP_SLOGAN),
+            static_dir: PathBuf::from(env.text(STATIC_DIR)),
             background,
             log_format,
         })

@@ -6,32 +6,55 @@
 //! the queries below are written once and run on either pool.
 
 use std::str::FromStr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
-use sqlx::Connection;
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
+use sqlx::{Connection, Row};
 
 use crate::config::{DatabaseConfig, DbSettings};
-use crate::employee::Employee;
+use crate::employee::{EmpId, Employee, Field};
+use crate::paging::{PAGE_SIZE, Page, PageNumber};
 
-/// Employees shown per page of the list.
-pub const PAGE_SIZE: i64 = 50;
+/// The statements, built once from `Field` so the column list is written in one place.
+struct Statements {
+    insert: String,
+    select_one: String,
+    select_page: String,
+}
 
-const INSERT: &str = "INSERT INTO employee (emp_id, first_name, last_name, primary_skill, location) \
-                      VALUES (?, ?, ?, ?, ?)";
-const SELECT_ONE: &str = "SELECT emp_id, first_name, last_name, primary_skill, location \
-                          FROM employee WHERE emp_id = ?";
-const SELECT_PAGE: &str = "SELECT emp_id, first_name, last_name, primary_skill, location \
-                           FROM employee ORDER BY emp_id LIMIT ? OFFSET ?";
+static SQL: LazyLock<Statements> = LazyLock::new(|| {
+    let columns = Field::ALL.map(Field::name).join(", ");
+    Statements {
+        insert: format!(
+            "INSERT INTO employee ({columns}) VALUES ({})",
+            ["?"; Field::ALL.len()].join(", ")
+        ),
+        select_one: format!(
+            "SELECT {columns} FROM employee WHERE {} = ?",
+            Field::EmpId.name()
+        ),
+        select_page: format!(
+            "SELECT {columns} FROM employee ORDER BY {} LIMIT ? OFFSET ?",
+            Field::EmpId.name()
+        ),
+    }
+});
 const COUNT: &str = "SELECT COUNT(*) FROM employee";
 const PING: &str = "SELECT 1";
 /// A pooled connection idle for this long is pinged before it is used again.
 const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
+
+/// What an insert did: a taken ID is an ordinary answer, not an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inserted {
+    Added,
+    IdTaken,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
@@ -39,8 +62,6 @@ pub enum DbError {
     /// worth retrying, and the answer to the user is 503.
     #[error("database unavailable: {0}")]
     Unavailable(String),
-    #[error("an employee with ID {0} already exists")]
-    Duplicate(i64),
     #[error("database error: {0}")]
     Other(#[source] sqlx::Error),
 }
@@ -69,10 +90,12 @@ fn is_transient(err: &dyn sqlx::error::DatabaseError) -> bool {
         // 1213 deadlock, 2006/2013 server gone away / connection lost.
         return matches!(mysql.number(), 1040 | 1053 | 1205 | 1213 | 2006 | 2013);
     }
-    // SQLite: 5 SQLITE_BUSY, 6 SQLITE_LOCKED (and their extended codes).
+    // SQLite: 5 BUSY, 6 LOCKED, 8 READONLY (a read-only file or folder), 13 FULL (disk
+    // full), 14 CANTOPEN (the folder is missing or not writable), with their extended
+    // codes: an operator fixes these without the user changing anything.
     err.code()
         .and_then(|c| c.parse::<i32>().ok())
-        .is_some_and(|c| matches!(c & 0xff, 5 | 6))
+        .is_some_and(|c| matches!(c & 0xff, 5 | 6 | 8 | 13 | 14))
 }
 
 #[derive(Clone)]
@@ -99,6 +122,8 @@ pub struct Db {
     /// failing on a missing table.
     schema_ready: Arc<AtomicBool>,
     query_timeout: Duration,
+    /// The SQLite file, named in every error about it so an operator knows what to fix.
+    sqlite_path: Option<std::path::PathBuf>,
 }
 
 impl Db {
@@ -144,14 +169,6 @@ impl Db {
                 )
             }
             DatabaseConfig::Sqlite { path } => {
-                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(dir).map_err(|e| {
-                        DbError::Unavailable(format!(
-                            "cannot create the SQLite folder {}: {e}",
-                            dir.display()
-                        ))
-                    })?;
-                }
                 let options = SqliteConnectOptions::from_str("sqlite:")
                     .map_err(DbError::Other)?
                     .filename(path)
@@ -172,6 +189,10 @@ impl Db {
             pool,
             schema_ready: Arc::new(AtomicBool::new(false)),
             query_timeout: settings.query_timeout,
+            sqlite_path: match &settings.backend {
+                DatabaseConfig::Sqlite { path } => Some(path.clone()),
+                DatabaseConfig::MySql { .. } => None,
+            },
         })
     }
 
@@ -185,16 +206,46 @@ impl Db {
     /// Applies the migrations for this backend. On MySQL sqlx holds a lock meanwhile,
     /// so replicas starting together do not race.
     pub async fn migrate(&self) -> Result<(), DbError> {
+        if let Some(dir) = self
+            .sqlite_path
+            .as_deref()
+            .and_then(std::path::Path::parent)
+            .filter(|d| !d.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                DbError::Unavailable(format!(
+                    "cannot create the SQLite folder {}: {e}",
+                    dir.display()
+                ))
+            })?;
+        }
         let result = match &self.pool {
             Pool::MySql(p) => sqlx::migrate!("migrations/mysql").run(p).await,
             Pool::Sqlite(p) => sqlx::migrate!("migrations/sqlite").run(p).await,
         };
-        result.map_err(|e| match e {
-            sqlx::migrate::MigrateError::Execute(err) => DbError::from(err),
-            other => DbError::Other(sqlx::Error::Migrate(Box::new(other))),
-        })?;
+        result
+            .map_err(|e| match e {
+                sqlx::migrate::MigrateError::Execute(err) => DbError::from(err),
+                other => DbError::Other(sqlx::Error::Migrate(Box::new(other))),
+            })
+            .map_err(|err| self.naming_the_file(err))?;
         self.schema_ready.store(true, Ordering::Release);
         Ok(())
+    }
+
+    /// Whether migrations have run: the database has been reached since start.
+    pub fn schema_is_ready(&self) -> bool {
+        self.schema_ready.load(Ordering::Acquire)
+    }
+
+    /// Adds the SQLite file's path to an error about it.
+    fn naming_the_file(&self, err: DbError) -> DbError {
+        match (&self.sqlite_path, err) {
+            (Some(path), DbError::Unavailable(reason)) => {
+                DbError::Unavailable(format!("SQLite file {}: {reason}", path.display()))
+            }
+            (_, err) => err,
+        }
     }
 
     /// Keeps trying to migrate until it works, for a database that is not up yet.
@@ -248,52 +299,57 @@ impl Db {
         .await
     }
 
-    pub async fn insert(&self, e: &Employee) -> Result<(), DbError> {
+    pub async fn insert(&self, e: &Employee) -> Result<Inserted, DbError> {
+        let [first_name, last_name, primary_skill, location] = e.text_values();
         let result = self
             .run(async {
-                on_pool!(&self.pool, p => sqlx::query(INSERT)
-                    .bind(e.emp_id)
-                    .bind(&e.first_name)
-                    .bind(&e.last_name)
-                    .bind(&e.primary_skill)
-                    .bind(&e.location)
+                on_pool!(&self.pool, p => sqlx::query(SQL.insert.as_str())
+                    .bind(e.emp_id().get())
+                    .bind(first_name)
+                    .bind(last_name)
+                    .bind(primary_skill)
+                    .bind(location)
                     .execute(p)
                     .await
                     .map(|_| ()))
             })
             .await;
         match result {
+            Ok(()) => Ok(Inserted::Added),
             Err(DbError::Other(sqlx::Error::Database(db))) if db.is_unique_violation() => {
-                Err(DbError::Duplicate(e.emp_id))
+                Ok(Inserted::IdTaken)
             }
-            other => other,
+            Err(other) => Err(other),
         }
     }
 
-    pub async fn get(&self, emp_id: i64) -> Result<Option<Employee>, DbError> {
-        self.run(async {
-            on_pool!(&self.pool, p => sqlx::query_as(SELECT_ONE)
-                .bind(emp_id)
-                .fetch_optional(p)
-                .await)
-        })
-        .await
+    pub async fn get(&self, emp_id: EmpId) -> Result<Option<Employee>, DbError> {
+        let row = self
+            .run(async {
+                on_pool!(&self.pool, p => sqlx::query(SQL.select_one.as_str())
+                    .bind(emp_id.get())
+                    .fetch_optional(p)
+                    .await
+                    .and_then(|row| row.as_ref().map(employee_from_row).transpose()))
+            })
+            .await?;
+        Ok(row)
     }
 
-    /// One page (1-based) of employees ordered by ID, and the total count.
-    pub async fn page(&self, page: i64) -> Result<(Vec<Employee>, i64), DbError> {
-        let offset = (page - 1).saturating_mul(PAGE_SIZE);
+    /// One page of employees ordered by ID, with the total count.
+    pub async fn page(&self, number: PageNumber) -> Result<Page<Employee>, DbError> {
         let rows = self
             .run(async {
-                on_pool!(&self.pool, p => sqlx::query_as(SELECT_PAGE)
+                on_pool!(&self.pool, p => sqlx::query(SQL.select_page.as_str())
                     .bind(PAGE_SIZE)
-                    .bind(offset)
+                    .bind(number.offset())
                     .fetch_all(p)
-                    .await)
+                    .await
+                    .and_then(|rows| rows.iter().map(employee_from_row).collect()))
             })
             .await?;
         let total = self.count().await?;
-        Ok((rows, total))
+        Ok(Page::new(number, rows, total))
     }
 
     pub async fn count(&self) -> Result<i64, DbError> {
@@ -304,5 +360,77 @@ impl Db {
     /// Closes every connection, for a clean shutdown.
     pub async fn close(&self) {
         on_pool!(&self.pool, p => p.close().await)
+    }
+}
+
+/// Reads an employee from a row of either backend, by the columns `Field` names.
+fn employee_from_row<R: Row>(row: &R) -> Result<Employee, sqlx::Error>
+where
+    for<'c> &'c str: sqlx::ColumnIndex<R>,
+    i64: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    String: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let text = |field: Field| row.try_get::<String, _>(field.name());
+    Ok(Employee::from_stored(
+        EmpId::from_stored(row.try_get(Field::EmpId.name())?),
+        [
+            text(Field::FirstName)?,
+            text(Field::LastName)?,
+            text(Field::PrimarySkill)?,
+            text(Field::Location)?,
+        ],
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::employee::TEXT_MAX_CHARS;
+
+    fn sqlite_settings(path: std::path::PathBuf) -> DbSettings {
+        DbSettings {
+            backend: DatabaseConfig::Sqlite { path },
+            max_connections: 2,
+            acquire_timeout: Duration::from_secs(5),
+            query_timeout: Duration::from_secs(5),
+        }
+    }
+
+    /// SQLite refuses what MySQL's VARCHAR(64) refuses, even when the app is bypassed.
+    #[tokio::test]
+    async fn sqlite_refuses_text_wider_than_the_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::connect_lazy(&sqlite_settings(dir.path().join("e.db"))).unwrap();
+        db.migrate().await.unwrap();
+        let Pool::Sqlite(pool) = &db.pool else {
+            unreachable!("an SQLite path makes an SQLite pool")
+        };
+        let insert = |first: String| {
+            sqlx::query(SQL.insert.as_str())
+                .bind(1_i64)
+                .bind(first)
+                .bind("Lovelace")
+                .bind("Maths")
+                .bind("London")
+                .execute(pool)
+        };
+        let too_wide = insert("é".repeat(TEXT_MAX_CHARS + 1)).await.unwrap_err();
+        assert!(too_wide.to_string().contains("CHECK"), "{too_wide}");
+        insert("é".repeat(TEXT_MAX_CHARS)).await.unwrap();
+    }
+
+    /// A folder that cannot be created is "unavailable", with the file named.
+    #[tokio::test]
+    async fn an_unusable_sqlite_folder_is_unavailable_and_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let blocker = dir.path().join("not-a-folder");
+        std::fs::write(&blocker, b"").unwrap();
+        let db = Db::connect_lazy(&sqlite_settings(blocker.join("e.db"))).unwrap();
+        match db.migrate().await {
+            Err(DbError::Unavailable(reason)) => {
+                assert!(reason.contains("not-a-folder"), "{reason}")
+            }
+            other => panic!("expected unavailable, got {other:?}"),
+        }
     }
 }

@@ -1,69 +1,245 @@
-//! The employee record and the rules a submitted form must satisfy.
+//! The employee record, its form fields, and the rules a submitted form must satisfy.
 //!
-//! The limits here are the column definitions in `migrations/`: a value that passes
-//! validation always fits the table, so the database never has to reject user input.
+//! `Field` is the one place a field's form name (which is also its column name), label
+//! and width are written; forms, pages, validation and SQL all go through it. An
+//! `Employee` can only be built by validating a form (or by the database module, from a
+//! row that was validated when it was stored), so a value that exists always fits the
+//! table and the database never has to reject user input.
 
-use serde::{Deserialize, Serialize};
+use std::fmt;
 
-/// Width of each text column, in characters (VARCHAR(64) in utf8mb4 on MySQL).
+use serde::Deserialize;
+
+/// Width of each text column, in characters (VARCHAR(64) in utf8mb4 on MySQL, a CHECK
+/// constraint on SQLite).
 pub const TEXT_MAX_CHARS: usize = 64;
-/// Largest value of the BIGINT `emp_id` column.
-pub const EMP_ID_MAX: i64 = i64::MAX;
 
-/// A stored employee.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
-pub struct Employee {
-    pub emp_id: i64,
-    pub first_name: String,
-    pub last_name: String,
-    pub primary_skill: String,
-    pub location: String,
+/// The five fields of the original app's form, in display order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Field {
+    EmpId,
+    FirstName,
+    LastName,
+    PrimarySkill,
+    Location,
 }
 
-impl Employee {
-    pub fn full_name(&self) -> String {
-        format!("{} {}", self.first_name, self.last_name)
+impl Field {
+    pub const ALL: [Field; 5] = [
+        Field::EmpId,
+        Field::FirstName,
+        Field::LastName,
+        Field::PrimarySkill,
+        Field::Location,
+    ];
+
+    /// The form field's name, which is also the table column's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Field::EmpId => "emp_id",
+            Field::FirstName => "first_name",
+            Field::LastName => "last_name",
+            Field::PrimarySkill => "primary_skill",
+            Field::Location => "location",
+        }
+    }
+
+    /// The label next to the form's input, also used in validation messages.
+    pub fn label(self) -> &'static str {
+        match self {
+            Field::EmpId => "Employee ID",
+            Field::FirstName => "First name",
+            Field::LastName => "Last name",
+            Field::PrimarySkill => "Primary skill",
+            Field::Location => "Location",
+        }
+    }
+
+    /// The label on the details page, which keeps the original app's wording.
+    pub fn detail_label(self) -> &'static str {
+        match self {
+            Field::EmpId => "Employee ID",
+            Field::FirstName => "First Name",
+            Field::LastName => "Last Name",
+            Field::PrimarySkill => "Primary Interest",
+            Field::Location => "Location",
+        }
+    }
+
+    /// The ID is a number; every other field is text of at most `TEXT_MAX_CHARS`.
+    pub fn is_numeric(self) -> bool {
+        self == Field::EmpId
+    }
+
+    /// The most characters the column holds, for text fields.
+    pub fn max_chars(self) -> Option<usize> {
+        (!self.is_numeric()).then_some(TEXT_MAX_CHARS)
     }
 }
 
-/// The add form exactly as submitted. Every field is optional text so that a missing
-/// or malformed field becomes a message next to that field instead of a bare 400.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(default)]
+/// An employee ID: a positive whole number that fits the BIGINT column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EmpId(i64);
+
+/// Why a text is not an employee ID; the message is shown next to the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EmpIdError {
+    #[error("Employee ID is required.")]
+    Missing,
+    #[error("Employee ID must be a positive whole number (digits only), not \u{201c}{0}\u{201d}.")]
+    NotDigits(String),
+    #[error("Employee ID must be 1 or more.")]
+    Zero,
+    #[error("Employee ID must be at most {}.", i64::MAX)]
+    TooLarge,
+}
+
+impl EmpId {
+    /// Parses what a user typed: surrounding spaces are ignored, leading zeros allowed.
+    pub fn parse(raw: &str) -> Result<EmpId, EmpIdError> {
+        let text = raw.trim();
+        if text.is_empty() {
+            return Err(EmpIdError::Missing);
+        }
+        if !text.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(EmpIdError::NotDigits(shorten(text)));
+        }
+        match text.parse::<i64>() {
+            Ok(0) => Err(EmpIdError::Zero),
+            Ok(id) => Ok(EmpId(id)),
+            Err(_) => Err(EmpIdError::TooLarge),
+        }
+    }
+
+    /// An ID read back from the database, where only validated IDs are stored.
+    pub(crate) fn from_stored(id: i64) -> EmpId {
+        EmpId(id)
+    }
+
+    pub fn get(self) -> i64 {
+        self.0
+    }
+}
+
+impl fmt::Display for EmpId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A stored employee.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Employee {
+    emp_id: EmpId,
+    first_name: String,
+    last_name: String,
+    primary_skill: String,
+    location: String,
+}
+
+impl Employee {
+    /// An employee read back from the database, whose rows were validated when stored.
+    pub(crate) fn from_stored(emp_id: EmpId, text: [String; 4]) -> Employee {
+        let [first_name, last_name, primary_skill, location] = text;
+        Employee {
+            emp_id,
+            first_name,
+            last_name,
+            primary_skill,
+            location,
+        }
+    }
+
+    pub fn emp_id(&self) -> EmpId {
+        self.emp_id
+    }
+
+    pub fn full_name(&self) -> String {
+        format!("{} {}", self.first_name, self.last_name)
+    }
+
+    /// The text fields in `Field::ALL` order (after the ID), for binding to SQL.
+    pub fn text_values(&self) -> [&str; 4] {
+        [
+            &self.first_name,
+            &self.last_name,
+            &self.primary_skill,
+            &self.location,
+        ]
+    }
+
+    /// A field's value as shown on a page.
+    pub fn value(&self, field: Field) -> String {
+        match field {
+            Field::EmpId => self.emp_id.to_string(),
+            Field::FirstName => self.first_name.clone(),
+            Field::LastName => self.last_name.clone(),
+            Field::PrimarySkill => self.primary_skill.clone(),
+            Field::Location => self.location.clone(),
+        }
+    }
+}
+
+/// A form as submitted (the add form, and the lookup forms, which use its ID). Every
+/// field is optional text so that a missing or malformed field becomes a message next to
+/// that field instead of a bare 400; fields the form does not know are ignored.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EmployeeForm {
-    pub emp_id: String,
-    pub first_name: String,
-    pub last_name: String,
-    pub primary_skill: String,
-    pub location: String,
+    values: [String; 5],
 }
 
-/// The lookup form (`/getemp` and `/fetchdata`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(default)]
-pub struct LookupForm {
-    pub emp_id: String,
+impl<'de> Deserialize<'de> for EmployeeForm {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut form = EmployeeForm::default();
+        let mut seen = [false; 5];
+        for (name, value) in Vec::<(String, String)>::deserialize(deserializer)? {
+            let Some(field) = Field::ALL.into_iter().find(|f| f.name() == name) else {
+                continue;
+            };
+            if std::mem::replace(&mut seen[field as usize], true) {
+                return Err(serde::de::Error::custom(format!(
+                    "duplicate field `{name}`"
+                )));
+            }
+            form.values[field as usize] = value;
+        }
+        Ok(form)
+    }
 }
 
-/// The form fields in display order: (name, label).
-pub const FIELDS: [(&str, &str); 5] = [
-    ("emp_id", "Employee ID"),
-    ("first_name", "First name"),
-    ("last_name", "Last name"),
-    ("primary_skill", "Primary skill"),
-    ("location", "Location"),
-];
+impl FromIterator<(Field, String)> for EmployeeForm {
+    fn from_iter<I: IntoIterator<Item = (Field, String)>>(pairs: I) -> Self {
+        let mut form = EmployeeForm::default();
+        for (field, value) in pairs {
+            form.values[field as usize] = value;
+        }
+        form
+    }
+}
 
 /// One message per invalid field, in form order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FieldErrors(pub Vec<(&'static str, String)>);
+pub struct FieldErrors(Vec<(Field, String)>);
 
 impl FieldErrors {
-    pub fn get(&self, field: &str) -> Option<&str> {
+    /// The message for one field.
+    pub fn one(field: Field, message: String) -> FieldErrors {
+        FieldErrors(vec![(field, message)])
+    }
+
+    pub fn get(&self, field: Field) -> Option<&str> {
         self.0
             .iter()
-            .find(|(name, _)| *name == field)
+            .find(|(f, _)| *f == field)
             .map(|(_, msg)| msg.as_str())
+    }
+
+    pub fn fields(&self) -> impl Iterator<Item = Field> + '_ {
+        self.0.iter().map(|(f, _)| *f)
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -71,29 +247,11 @@ impl FieldErrors {
     }
 }
 
-/// Parses an employee ID: a positive whole number that fits the column.
-pub fn parse_emp_id(raw: &str) -> Result<i64, String> {
-    let text = raw.trim();
-    if text.is_empty() {
-        return Err("Employee ID is required.".into());
-    }
-    if !text.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!(
-            "Employee ID must be a positive whole number (digits only), not \u{201c}{}\u{201d}.",
-            shorten(text)
-        ));
-    }
-    match text.parse::<i64>() {
-        Ok(0) => Err("Employee ID must be 1 or more.".into()),
-        Ok(id) => Ok(id),
-        Err(_) => Err(format!("Employee ID must be at most {EMP_ID_MAX}.")),
-    }
-}
-
 /// Checks one text field: trimmed, required, at most the column width in characters,
 /// and free of control characters (which no name or place contains, and which would
 /// corrupt logs and exports).
-fn text_field(label: &str, raw: &str) -> Result<String, String> {
+fn text_field(field: Field, raw: &str) -> Result<String, String> {
+    let label = field.label();
     let value = raw.trim();
     let chars = value.chars().count();
     if chars == 0 {
@@ -128,19 +286,19 @@ fn shorten(text: &str) -> String {
 impl EmployeeForm {
     /// Validates every field, collecting all problems so the user can fix them at once.
     pub fn validate(&self) -> Result<Employee, FieldErrors> {
-        let mut errors = FieldErrors::default();
-        let emp_id = parse_emp_id(&self.emp_id)
-            .map_err(|msg| errors.0.push(("emp_id", msg)))
+        let mut errors = Vec::new();
+        let emp_id = EmpId::parse(self.value(Field::EmpId))
+            .map_err(|err| errors.push((Field::EmpId, err.to_string())))
             .ok();
-        let mut text = |name: &'static str, label: &str, raw: &str| {
-            text_field(label, raw)
-                .map_err(|msg| errors.0.push((name, msg)))
+        let mut text = |field: Field| {
+            text_field(field, self.value(field))
+                .map_err(|msg| errors.push((field, msg)))
                 .ok()
         };
-        let first_name = text("first_name", "First name", &self.first_name);
-        let last_name = text("last_name", "Last name", &self.last_name);
-        let primary_skill = text("primary_skill", "Primary skill", &self.primary_skill);
-        let location = text("location", "Location", &self.location);
+        let first_name = text(Field::FirstName);
+        let last_name = text(Field::LastName);
+        let primary_skill = text(Field::PrimarySkill);
+        let location = text(Field::Location);
         match (emp_id, first_name, last_name, primary_skill, location) {
             (
                 Some(emp_id),
@@ -155,20 +313,21 @@ impl EmployeeForm {
                 primary_skill,
                 location,
             }),
-            _ => Err(errors),
+            _ => Err(FieldErrors(errors)),
         }
     }
 
     /// The submitted value of a field, for re-filling the form.
-    pub fn value(&self, field: &str) -> &str {
-        match field {
-            "emp_id" => &self.emp_id,
-            "first_name" => &self.first_name,
-            "last_name" => &self.last_name,
-            "primary_skill" => &self.primary_skill,
-            "location" => &self.location,
-            _ => "",
-        }
+    pub fn value(&self, field: Field) -> &str {
+        &self.values[field as usize]
+    }
+
+    /// The form an employee would be edited with.
+    pub fn from_employee(employee: &Employee) -> EmployeeForm {
+        Field::ALL
+            .into_iter()
+            .map(|field| (field, employee.value(field)))
+            .collect()
     }
 }
 
@@ -177,19 +336,20 @@ mod tests {
     use super::*;
 
     fn form(emp_id: &str, name: &str) -> EmployeeForm {
-        EmployeeForm {
-            emp_id: emp_id.into(),
-            first_name: name.into(),
-            last_name: "Lovelace".into(),
-            primary_skill: "Maths".into(),
-            location: "London".into(),
-        }
+        [emp_id, name, "Lovelace", "Maths", "London"]
+            .into_iter()
+            .zip(Field::ALL)
+            .map(|(value, field)| (field, value.to_owned()))
+            .collect()
     }
 
     #[test]
     fn valid_form_is_trimmed() {
         let e = form(" 42 ", "  Ada ").validate().unwrap();
-        assert_eq!((e.emp_id, e.first_name.as_str()), (42, "Ada"));
+        assert_eq!(
+            (e.emp_id().get(), e.value(Field::FirstName)),
+            (42, "Ada".into())
+        );
     }
 
     #[test]
@@ -205,10 +365,11 @@ mod tests {
             "+5",
             "99999999999999999999",
         ] {
-            assert!(parse_emp_id(bad).is_err(), "{bad:?} accepted");
+            assert!(EmpId::parse(bad).is_err(), "{bad:?} accepted");
         }
-        assert_eq!(parse_emp_id("9223372036854775807"), Ok(i64::MAX));
-        assert_eq!(parse_emp_id("007"), Ok(7));
+        assert_eq!(EmpId::parse("9223372036854775807"), Ok(EmpId(i64::MAX)));
+        assert_eq!(EmpId::parse("007"), Ok(EmpId(7)));
+        assert_eq!(EmpId::parse(""), Err(EmpIdError::Missing));
     }
 
     #[test]
@@ -217,23 +378,13 @@ mod tests {
         assert!(form("1", &at_limit).validate().is_ok());
         let over = "é".repeat(TEXT_MAX_CHARS + 1);
         let errors = form("1", &over).validate().unwrap_err();
-        assert!(errors.get("first_name").unwrap().contains("at most 64"));
+        assert!(errors.get(Field::FirstName).unwrap().contains("at most 64"));
     }
 
     #[test]
-    fn every_bad_field_is_reported() {
+    fn every_bad_field_is_reported_in_form_order() {
         let errors = EmployeeForm::default().validate().unwrap_err();
-        let names: Vec<_> = errors.0.iter().map(|(n, _)| *n).collect();
-        assert_eq!(
-            names,
-            [
-                "emp_id",
-                "first_name",
-                "last_name",
-                "primary_skill",
-                "location"
-            ]
-        );
+        assert_eq!(errors.fields().collect::<Vec<_>>(), Field::ALL);
     }
 
     #[test]
@@ -241,5 +392,22 @@ mod tests {
         assert!(form("1", "Ada\u{0}").validate().is_err());
         assert!(form("1", "Ada\nBob").validate().is_err());
         assert!(form("1", "Ada\u{FFFD}").validate().is_err());
+    }
+
+    #[test]
+    fn a_stored_employee_round_trips_through_its_form() {
+        let employee = form("7", "Ada").validate().unwrap();
+        assert_eq!(
+            EmployeeForm::from_employee(&employee).validate(),
+            Ok(employee)
+        );
+    }
+
+    #[test]
+    fn only_the_id_is_numeric_and_text_fields_have_the_column_width() {
+        for field in Field::ALL {
+            assert_eq!(field.max_chars().is_none(), field.is_numeric());
+        }
+        assert_eq!(Field::Location.max_chars(), Some(TEXT_MAX_CHARS));
     }
 }

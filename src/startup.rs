@@ -6,48 +6,17 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
-use axum::extract::Request;
-use axum::http::{HeaderName, HeaderValue, header};
-use axum::response::Response;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
-use tower::ServiceBuilder;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::trace::TraceLayer;
-use tracing::Span;
 
 use crate::background::Background;
+use crate::config::ServerSettings;
 use crate::config::{ColourSource, Config, DatabaseConfig};
 use crate::db::{Db, DbError};
-use crate::error::REQUEST_ID;
-use crate::routes;
-use crate::views::Layout;
-
-/// How long in-flight requests get to finish after a stop signal.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(9);
-
-/// Shared by every handler; cheap to clone.
-#[derive(Clone)]
-pub struct AppState {
-    pub config: Arc<Config>,
-    pub db: Db,
-    pub background: Background,
-}
-
-impl AppState {
-    pub fn layout(&self) -> Layout<'_> {
-        Layout {
-            group_name: &self.config.group_name,
-            group_slogan: &self.config.group_slogan,
-            colour: self.config.colour,
-            background: self.background.current_path(),
-        }
-    }
-}
+use crate::http::{self, AppState};
+use crate::lifecycle::Lifecycle;
+use crate::server;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -64,7 +33,9 @@ pub enum StartupError {
 pub struct Application {
     listener: TcpListener,
     router: Router,
-    state: AppState,
+    db: Db,
+    lifecycle: Lifecycle,
+    server: ServerSettings,
 }
 
 impl Application {
@@ -89,11 +60,20 @@ impl Application {
         let db = Db::connect_lazy(&config.db)?;
         match &config.db.backend {
             DatabaseConfig::Sqlite { path } => {
-                db.migrate().await?;
                 tracing::info!(
                     path = %path.display(),
                     "using the embedded SQLite database; set DBHOST (and DBPORT, DBUSER, DBPWD, DATABASE) to use MySQL"
                 );
+                // A folder that cannot be written (a read-only root, a volume not mounted
+                // yet) must not crash the app: pages still answer, database requests
+                // answer 503, and the log names the file until it works.
+                if let Err(err) = db.migrate().await {
+                    tracing::error!(error = %err, "the SQLite database cannot be used yet; retrying");
+                    tokio::spawn({
+                        let db = db.clone();
+                        async move { db.migrate_until_ready().await }
+                    });
+                }
             }
             DatabaseConfig::MySql {
                 host,
@@ -123,16 +103,20 @@ impl Application {
         );
 
         let background = Background::start(&config.background);
-        let state = AppState {
+        let lifecycle = Lifecycle::default();
+        let server = config.server;
+        let router = http::app(AppState {
             config: Arc::new(config),
-            db,
+            db: db.clone(),
             background,
-        };
-        let router = app(state.clone());
+            lifecycle: lifecycle.clone(),
+        });
         Ok(Application {
             listener,
             router,
-            state,
+            db,
+            lifecycle,
+            server,
         })
     }
 
@@ -146,105 +130,52 @@ impl Application {
         self.local_addr().port()
     }
 
-    pub fn state(&self) -> &AppState {
-        &self.state
-    }
-
-    /// Serves until SIGTERM or SIGINT.
+    /// Serves until SIGTERM or SIGINT; a second SIGINT exits at once.
     pub async fn run_until_stopped(self) -> io::Result<()> {
-        self.run_until(shutdown_signal()).await
+        self.run_until(async {
+            shutdown_signal().await;
+            tokio::spawn(async {
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    tracing::warn!("second interrupt: exiting without draining");
+                    std::process::exit(130);
+                }
+            });
+        })
+        .await
     }
 
-    /// Serves until `stop` completes, then stops accepting, lets in-flight requests
-    /// finish (at most `DRAIN_TIMEOUT`), and closes the database pool.
+    /// Serves until `stop` completes, then shuts down in three steps: the readiness
+    /// probe fails at once while everything else keeps serving for `shutdown_delay`
+    /// (load balancers need that long to stop sending new requests here); then the
+    /// server stops accepting and drains for at most `shutdown_drain`; then the
+    /// database pool closes.
     pub async fn run_until(
         self,
         stop: impl Future<Output = ()> + Send + 'static,
     ) -> io::Result<()> {
         tracing::info!(address = %self.local_addr(), "listening");
-        let (stopping_tx, mut drain_rx) = watch::channel(false);
-        let serve = axum::serve(self.listener, self.router).with_graceful_shutdown(async move {
+        let lifecycle = self.lifecycle.clone();
+        let delay = self.server.shutdown_delay;
+        let signal = async move {
             stop.await;
-            tracing::info!("stop signal received: finishing in-flight requests");
-            let _ = stopping_tx.send(true);
-        });
-        let drain_deadline = async move {
-            let _ = drain_rx.wait_for(|stopping| *stopping).await;
-            tokio::time::sleep(DRAIN_TIMEOUT).await;
+            lifecycle.begin_stopping();
+            tracing::info!(
+                delay_s = delay.as_secs(),
+                "shutdown: stop signal received; /readyz answers 503, still serving until the delay is over"
+            );
+            tokio::time::sleep(delay).await;
         };
-        let result = tokio::select! {
-            result = serve.into_future() => result,
-            () = drain_deadline => {
-                tracing::warn!(timeout_s = DRAIN_TIMEOUT.as_secs(), "requests still running at the drain deadline; stopping anyway");
-                Ok(())
-            }
-        };
-        self.state.db.close().await;
-        tracing::info!("stopped");
+        let result = server::serve(self.listener, self.router, &self.server, signal).await;
+        self.db.close().await;
+        tracing::info!(
+            total_ms = self
+                .lifecycle
+                .stopping_since()
+                .map_or(0, |since| since.elapsed().as_millis() as u64),
+            "stopped"
+        );
         result
     }
-}
-
-/// The whole HTTP application: pages and probes behind the shared layers.
-pub fn app(state: AppState) -> Router {
-    let request_id = HeaderName::from_static(REQUEST_ID);
-    let routes = Router::new()
-        .merge(routes::probes())
-        .merge(routes::pages(state.clone()))
-        .with_state(state);
-    // The shared layers wrap the router once rather than each route (`Router::layer`):
-    // axum copies every route for each new connection, and with the whole stack inside
-    // each route that was about 18 KB per connection.
-    Router::new().fallback_service(
-        ServiceBuilder::new()
-            .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
-            .layer(
-                TraceLayer::new_for_http()
-                    .make_span_with(|req: &Request| {
-                        let id = req
-                            .headers()
-                            .get(REQUEST_ID)
-                            .and_then(|v| v.to_str().ok())
-                            .unwrap_or("");
-                        tracing::info_span!(
-                            "request",
-                            method = %req.method(),
-                            path = %req.uri().path(),
-                            request_id = %id,
-                        )
-                    })
-                    .on_request(())
-                    .on_response(|res: &Response, latency: Duration, _: &Span| {
-                        tracing::info!(
-                            status = res.status().as_u16(),
-                            // Microsecond precision is plenty and keeps lines short.
-                            latency_ms = (latency.as_secs_f64() * 1e6).round() / 1e3,
-                            "request"
-                        );
-                    })
-                    .on_failure(()),
-            )
-            .layer(PropagateRequestIdLayer::new(request_id))
-            .layer(security_header(
-                header::CONTENT_SECURITY_POLICY,
-                "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
-                     base-uri 'none'; frame-ancestors 'none'",
-            ))
-            .layer(security_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-            .layer(security_header(header::X_FRAME_OPTIONS, "DENY"))
-            .layer(security_header(header::REFERRER_POLICY, "same-origin"))
-            .layer(security_header(
-                HeaderName::from_static("cross-origin-opener-policy"),
-                "same-origin",
-            ))
-            // Pages show personal data: no shared caches. Static files set their own.
-            .layer(security_header(header::CACHE_CONTROL, "no-store"))
-            .service(routes),
-    )
-}
-
-fn security_header(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
-    SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
 }
 
 async fn shutdown_signal() {

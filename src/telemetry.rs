@@ -14,7 +14,8 @@ pub fn init(format: LogFormat) {
         .with_target(false)
         // Colour codes only for a person at a terminal, never in collected logs.
         .with_ansi(std::io::stdout().is_terminal());
-    // A second call (tests start several apps in one process) keeps the first subscriber.
+    // `try_init` fails only when a subscriber is already installed, and then that one
+    // keeps logging: nothing to report.
     let _ = match format {
         LogFormat::Json => builder
             .json()

@@ -17,6 +17,8 @@ ORDER = [
     ("POST /fetchdata", "point-select (mariadb-slap)"),
     ("POST /addemp", "GET /healthz"),
     ("GET /employees", "GET /healthz"),
+    ("POST /fetchdata via HAProxy, at rest", None),
+    ("POST /fetchdata via HAProxy, rolling restart", "POST /fetchdata via HAProxy, at rest"),
 ]
 
 
@@ -91,6 +93,15 @@ def main() -> int:
             c.ljust(w) if i in (0, 7) else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))
         ))
     print()
+    roll = [r for r in runs if r["endpoint"] == "POST /fetchdata via HAProxy, rolling restart"]
+    rest = [r for r in runs if r["endpoint"] == "POST /fetchdata via HAProxy, at rest"]
+    if roll and rest:
+        r, b = roll[0], rest[0]
+        print(
+            f"rolling restart of 2 instances behind HAProxy: {r['wrk']['requests']:,} requests, "
+            f"{r['errors'] + r['non_2xx']} failed (goal 0); p99 {ms(r['p99_us'])} during the roll "
+            f"against {ms(b['p99_us'])} at rest"
+        )
     rss_kib = meta["peak_rss_kib"]
     print(f"peak resident memory of the app (VmHWM, whole run): {rss_kib / 1024:.1f} MiB")
     ready = meta["ready_ms"]

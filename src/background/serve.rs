@@ -9,8 +9,9 @@ use axum::routing::get;
 use tower::ServiceExt;
 use tower_http::services::ServeFile;
 
-use super::Snapshot;
-use crate::startup::AppState;
+use axum::extract::FromRef;
+
+use super::{Background, Snapshot};
 
 /// A path names one content, so browsers may keep it for good.
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
@@ -18,20 +19,24 @@ const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 /// allow it nothing but its own styles.
 const SVG_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; sandbox";
 
-/// Routes that serve cached images.
-pub fn image_routes() -> Router<AppState> {
+/// Routes that serve cached images, in any router whose state holds the background.
+pub fn image_routes<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Background: FromRef<S>,
+{
     Router::new().route("/background/{file}", get(image))
 }
 
 /// `GET /background/<sha256-prefix>.<extension>`: the shown image or the one before it;
 /// any other name is not found.
 async fn image(
-    State(state): State<AppState>,
+    State(background): State<Background>,
     Path(file): Path<String>,
     request: Request,
 ) -> Response {
     let found = {
-        let snapshot = state.background.snapshot();
+        let snapshot = background.snapshot();
         [&snapshot.image, &snapshot.previous]
             .into_iter()
             .flatten()
@@ -69,6 +74,6 @@ async fn image(
 
 /// `GET /background`: which object is configured, which image is shown and since when,
 /// and the latest failure, for operators.
-pub async fn status(State(state): State<AppState>) -> Json<Snapshot> {
-    Json(state.background.snapshot().clone())
+pub async fn status(State(background): State<Background>) -> Json<Snapshot> {
+    Json(background.snapshot().clone())
 }

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use employee_db::employee::{Employee, EmployeeForm};
+use employee_db::employee::{EmpId, Employee, EmployeeForm, Field};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
@@ -42,30 +42,23 @@ fn form() -> impl Strategy<Value = [Option<String>; 5]> {
     (id, field(), field(), field(), field()).prop_map(|(a, b, c, d, e)| [a, b, c, d, e])
 }
 
-const NAMES: [&str; 5] = [
-    "emp_id",
-    "first_name",
-    "last_name",
-    "primary_skill",
-    "location",
-];
-
 fn as_form(fields: &[Option<String>; 5]) -> EmployeeForm {
-    let get = |i: usize| fields[i].clone().unwrap_or_default();
-    EmployeeForm {
-        emp_id: get(0),
-        first_name: get(1),
-        last_name: get(2),
-        primary_skill: get(3),
-        location: get(4),
-    }
+    Field::ALL
+        .into_iter()
+        .zip(fields)
+        .map(|(field, value)| (field, value.clone().unwrap_or_default()))
+        .collect()
 }
 
 fn encode(fields: &[Option<String>; 5]) -> Vec<u8> {
-    NAMES
+    Field::ALL
         .iter()
         .zip(fields)
-        .filter_map(|(name, value)| value.as_ref().map(|v| format!("{name}={}", urlencode(v))))
+        .filter_map(|(field, value)| {
+            value
+                .as_ref()
+                .map(|v| format!("{}={}", field.name(), urlencode(v)))
+        })
         .collect::<Vec<_>>()
         .join("&")
         .into_bytes()
@@ -103,7 +96,7 @@ async fn generated_forms_are_accepted_or_explained(backend: Backend) {
         TestRng::from_seed(RngAlgorithm::ChaCha, &[7; 32]),
     );
     let strategy = form();
-    let mut accepted: BTreeMap<i64, Employee> = BTreeMap::new();
+    let mut accepted: BTreeMap<EmpId, Employee> = BTreeMap::new();
     let mut statuses: BTreeMap<u16, usize> = BTreeMap::new();
     for case in 0..GENERATED {
         let fields = strategy.new_tree(&mut runner).expect("generate").current();
@@ -119,20 +112,22 @@ async fn generated_forms_are_accepted_or_explained(backend: Backend) {
         assert_explained(&page, &what);
         *statuses.entry(page.status).or_default() += 1;
         match expected {
-            Ok(employee) if accepted.contains_key(&employee.emp_id) => {
+            Ok(employee) if accepted.contains_key(&employee.emp_id()) => {
                 assert_eq!(page.status, 409, "{what}");
             }
             Ok(employee) => {
                 assert_eq!(page.status, 200, "{what}: {}", page.body);
-                accepted.insert(employee.emp_id, employee);
+                accepted.insert(employee.emp_id(), employee);
             }
             Err(errors) => {
                 assert_eq!(page.status, 422, "{what}");
-                for (field, message) in &errors.0 {
+                for field in errors.fields() {
+                    let message = errors.get(field).unwrap_or_default();
                     let escaped = html_escape(message);
                     assert!(
                         page.body.contains(&escaped),
-                        "{what}: {field}: {message} not shown"
+                        "{what}: {}: {message} not shown",
+                        field.name()
                     );
                 }
             }

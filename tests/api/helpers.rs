@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use employee_db::config::Config;
-use employee_db::employee::Employee;
+use employee_db::employee::{Employee, EmployeeForm, Field};
 use employee_db::startup::Application;
 use sqlx::Connection;
 use tokio::sync::oneshot;
@@ -259,37 +259,45 @@ impl TestApp {
         self.post_form("/fetchdata", &[("emp_id", emp_id)]).await
     }
 
-    /// Employees in the database, read directly rather than through the app.
+    /// Employees in the database, read directly rather than through the app. Every
+    /// stored row must pass the form's own validation.
     pub async fn stored_employees(&self) -> Vec<Employee> {
-        let sql = "SELECT emp_id, first_name, last_name, primary_skill, location \
-                   FROM employee ORDER BY emp_id";
-        match self.backend {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {} FROM employee ORDER BY emp_id",
+            Field::ALL.map(Field::name).join(", ")
+        ));
+        type Row = (i64, String, String, String, String);
+        let rows: Vec<Row> = match self.backend {
             Backend::Sqlite => {
                 let mut conn = sqlx::SqliteConnection::connect(&self.database_url)
                     .await
                     .expect("open SQLite");
-                sqlx::query_as(sql)
-                    .fetch_all(&mut conn)
-                    .await
-                    .expect("read employees")
+                sqlx::query_as(sql).fetch_all(&mut conn).await
             }
             Backend::MariaDb => {
                 let mut conn = sqlx::MySqlConnection::connect(&self.database_url)
                     .await
                     .expect("connect to MariaDB");
-                sqlx::query_as(sql)
-                    .fetch_all(&mut conn)
-                    .await
-                    .expect("read employees")
+                sqlx::query_as(sql).fetch_all(&mut conn).await
             }
         }
+        .expect("read employees");
+        rows.into_iter()
+            .map(|(id, first, last, skill, location)| {
+                let form: EmployeeForm = Field::ALL
+                    .into_iter()
+                    .zip([id.to_string(), first, last, skill, location])
+                    .collect();
+                form.validate().expect("a stored row is a valid employee")
+            })
+            .collect()
     }
 
     pub async fn stored_ids(&self) -> Vec<i64> {
         self.stored_employees()
             .await
             .into_iter()
-            .map(|e| e.emp_id)
+            .map(|e| e.emp_id().get())
             .collect()
     }
 

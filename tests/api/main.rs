@@ -11,5 +11,8 @@ mod employees;
 mod faults;
 mod hygiene;
 mod pages;
+mod proxy;
 mod resilience;
+mod rollout;
+mod shutdown;
 mod startup;

@@ -44,10 +44,12 @@ async fn database_stopped_then_started_gives_503_then_recovers_without_restart()
     app.add_employee("2", "Grace", "Hopper", "Compilers", "Arlington")
         .await
         .assert(503, "nothing was read or saved");
+    // Still ready (every replica shares the database: the app's own 503 pages beat a
+    // load balancer with no replica to send to), and the probe says why pages fail.
     let ready = app.get("/readyz").await;
-    assert_eq!(ready.status, 503, "{}", ready.body);
+    assert_eq!(ready.status, 200, "{}", ready.body);
     assert!(
-        ready.body.starts_with("not ready: database unavailable"),
+        ready.body.contains("503") && ready.body.contains("database unavailable"),
         "{}",
         ready.body
     );

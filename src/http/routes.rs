@@ -19,16 +19,21 @@ use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 
-use crate::db::{DbError, PAGE_SIZE};
-use crate::employee::{EmployeeForm, FieldErrors, LookupForm, parse_emp_id};
-use crate::error::{AppError, ValidForm, render_errors};
-use crate::startup::AppState;
-use crate::views::{
+use crate::background;
+use crate::db::{DbError, Inserted};
+use crate::employee::{EmpId, EmployeeForm, Field, FieldErrors};
+use crate::http::error::{AppError, render_errors};
+use crate::http::extract::Form;
+use crate::http::state::AppState;
+use crate::http::views::{
     AboutPage, AddEmployeePage, AddedPage, EmployeePage, EmployeesPage, LookupPage, render,
 };
+use crate::paging::PageNumber;
 
 /// No employee form comes anywhere near this; larger bodies are refused unread.
 pub const BODY_LIMIT_BYTES: usize = 16 * 1024;
+/// How long the readiness probe waits for the database before it answers anyway.
+const READINESS_PING_TIMEOUT: Duration = Duration::from_millis(500);
 /// A request that takes longer than this has a stuck dependency; answer rather than hang.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -50,7 +55,7 @@ pub fn pages(state: AppState) -> Router<AppState> {
         .route("/employees/{emp_id}", get(show_employee))
         .route("/about", get(about).post(about))
         .nest_service("/static", static_files)
-        .merge(crate::background::image_routes())
+        .merge(background::image_routes())
         .fallback(not_found)
         // Innermost first; render_errors is outermost so that it also sees the
         // responses the other layers produce on their own (413, panics, timeouts).
@@ -68,7 +73,7 @@ pub fn probes() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route("/background", get(crate::background::status))
+        .route("/background", get(background::status))
 }
 
 async fn add_form(State(state): State<AppState>) -> Response {
@@ -82,20 +87,20 @@ async fn add_form(State(state): State<AppState>) -> Response {
 
 async fn add_employee(
     State(state): State<AppState>,
-    ValidForm(form): ValidForm<EmployeeForm>,
+    Form(form): Form<EmployeeForm>,
 ) -> Result<Response, AppError> {
     let employee = match form.validate() {
         Ok(employee) => employee,
         Err(errors) => return Err(AppError::InvalidEmployee { form, errors }),
     };
-    match state.db.insert(&employee).await {
-        Ok(()) => {}
-        Err(DbError::Duplicate(emp_id)) => {
-            return Err(AppError::DuplicateEmployee { form, emp_id });
+    match state.db.insert(&employee).await? {
+        Inserted::Added => {}
+        Inserted::IdTaken => {
+            let emp_id = employee.emp_id();
+            return Err(AppError::IdTaken { form, emp_id });
         }
-        Err(other) => return Err(other.into()),
     }
-    tracing::info!(emp_id = employee.emp_id, "employee added");
+    tracing::info!(emp_id = employee.emp_id().get(), "employee added");
     Ok(render(
         StatusCode::OK,
         &AddedPage {
@@ -119,13 +124,13 @@ async fn lookup_form(State(state): State<AppState>) -> Response {
 /// The home form's "Get Employee" button posts the whole form here: keep its ID.
 async fn lookup_form_prefilled(
     State(state): State<AppState>,
-    ValidForm(form): ValidForm<LookupForm>,
+    Form(form): Form<EmployeeForm>,
 ) -> Response {
     render(
         StatusCode::OK,
         &LookupPage {
             layout: state.layout(),
-            emp_id: form.emp_id.trim(),
+            emp_id: form.value(Field::EmpId).trim(),
             problem: None,
         },
     )
@@ -133,11 +138,12 @@ async fn lookup_form_prefilled(
 
 async fn fetch_employee(
     State(state): State<AppState>,
-    ValidForm(form): ValidForm<LookupForm>,
+    Form(form): Form<EmployeeForm>,
 ) -> Result<Response, AppError> {
-    let emp_id = parse_emp_id(&form.emp_id).map_err(|message| AppError::InvalidLookup {
-        emp_id: form.emp_id.clone(),
-        message,
+    let raw = form.value(Field::EmpId);
+    let emp_id = EmpId::parse(raw).map_err(|err| AppError::InvalidLookup {
+        emp_id: raw.to_owned(),
+        message: err.to_string(),
     })?;
     employee_page(&state, emp_id).await
 }
@@ -147,15 +153,11 @@ async fn show_employee(
     Path(raw): Path<String>,
 ) -> Result<Response, AppError> {
     // An ID that cannot exist is simply not found, as any other unknown path would be.
-    let emp_id = parse_emp_id(&raw).map_err(|_| AppError::BadRequest {
-        status: StatusCode::NOT_FOUND,
-        title: "Employee Not Found",
-        message: "There is no employee at this address.".into(),
-    })?;
+    let emp_id = EmpId::parse(&raw).map_err(|_| AppError::NoEmployeeAddress)?;
     employee_page(&state, emp_id).await
 }
 
-async fn employee_page(state: &AppState, emp_id: i64) -> Result<Response, AppError> {
+async fn employee_page(state: &AppState, emp_id: EmpId) -> Result<Response, AppError> {
     let employee = state
         .db
         .get(emp_id)
@@ -163,10 +165,7 @@ async fn employee_page(state: &AppState, emp_id: i64) -> Result<Response, AppErr
         .ok_or(AppError::EmployeeNotFound(emp_id))?;
     Ok(render(
         StatusCode::OK,
-        &EmployeePage {
-            layout: state.layout(),
-            employee,
-        },
+        &EmployeePage::new(state.layout(), &employee),
     ))
 }
 
@@ -179,32 +178,13 @@ async fn list_employees(
     State(state): State<AppState>,
     Query(query): Query<PageQuery>,
 ) -> Result<Response, AppError> {
-    let raw = query.page.unwrap_or_default();
-    let page = match raw.trim() {
-        "" => 1,
-        text => text
-            .parse::<i64>()
-            .ok()
-            .filter(|p| (1..=i64::MAX / PAGE_SIZE).contains(p))
-            .ok_or_else(|| AppError::BadRequest {
-                status: StatusCode::BAD_REQUEST,
-                title: "Invalid page number",
-                message: "The page number must be a whole number of 1 or more.".into(),
-            })?,
-    };
-    let (employees, total) = state.db.page(page).await?;
-    let first_shown = (page - 1) * PAGE_SIZE + 1;
-    let last_shown = first_shown + employees.len() as i64 - 1;
+    let number = PageNumber::parse(query.page.as_deref())?;
+    let page = state.db.page(number).await?;
     Ok(render(
         StatusCode::OK,
         &EmployeesPage {
             layout: state.layout(),
-            employees,
             page,
-            last_page: ((total + PAGE_SIZE - 1) / PAGE_SIZE).max(1),
-            total,
-            first_shown,
-            last_shown,
         },
     ))
 }
@@ -228,10 +208,37 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
-/// Readiness: a round trip to the database.
+/// Readiness: whether load balancers should send requests here. Not while shutting
+/// down (so they stop before the server stops accepting), nor before the schema is in
+/// place. A database outage after that does not make the instance unready: every replica
+/// shares the database, so failing them all would turn the outage into a load-balancer
+/// outage (connection errors, or the balancer's bare 503) instead of the app's own 503
+/// page with `Retry-After`, and pages that need no data would stop working too.
 async fn readyz(State(state): State<AppState>) -> Response {
-    match state.db.ping().await {
+    if state.lifecycle.is_stopping() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: shutting down\n",
+        )
+            .into_response();
+    }
+    // Probes time out (Kubernetes: 1 s by default): answer within that even while the
+    // pool waits for a database that does not answer.
+    let ping = tokio::time::timeout(READINESS_PING_TIMEOUT, state.db.ping())
+        .await
+        .unwrap_or_else(|_| {
+            Err(DbError::Unavailable(format!(
+                "no answer within {} ms",
+                READINESS_PING_TIMEOUT.as_millis()
+            )))
+        });
+    match ping {
         Ok(()) => (StatusCode::OK, "ready\n").into_response(),
+        Err(err) if state.db.schema_is_ready() => (
+            StatusCode::OK,
+            format!("ready; pages that need data answer 503 meanwhile: {err}\n"),
+        )
+            .into_response(),
         Err(err) => (
             StatusCode::SERVICE_UNAVAILABLE,
             format!("not ready: {err}\n"),

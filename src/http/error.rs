@@ -9,19 +9,18 @@
 use std::sync::Arc;
 
 use axum::extract::rejection::FormRejection;
-use axum::extract::{FromRequest, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use serde::de::DeserializeOwned;
 
 use crate::db::DbError;
-use crate::employee::{EmployeeForm, FieldErrors};
-use crate::startup::AppState;
-use crate::views::{self, AddEmployeePage, ErrorPage, LookupPage};
-
-/// The request-id header set by the outermost layer and quoted on 500 pages.
-pub const REQUEST_ID: &str = "x-request-id";
+use crate::employee::{EmpId, EmployeeForm, Field, FieldErrors};
+use crate::http::layers::request_id;
+use crate::http::routes::BODY_LIMIT_BYTES;
+use crate::http::state::AppState;
+use crate::http::views::{self, AddEmployeePage, ErrorPage, Layout, LookupPage};
+use crate::paging::InvalidPageNumber;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -30,20 +29,30 @@ pub enum AppError {
         form: EmployeeForm,
         errors: FieldErrors,
     },
-    #[error("an employee with ID {emp_id} already exists")]
-    DuplicateEmployee { form: EmployeeForm, emp_id: i64 },
+    #[error("{}", id_taken(*.emp_id))]
+    IdTaken { form: EmployeeForm, emp_id: EmpId },
     #[error("invalid employee ID: {message}")]
     InvalidLookup { emp_id: String, message: String },
     #[error("employee {0} not found")]
-    EmployeeNotFound(i64),
-    #[error("{title}: {message}")]
-    BadRequest {
-        status: StatusCode,
-        title: &'static str,
-        message: String,
-    },
+    EmployeeNotFound(EmpId),
+    /// A path under `/employees/` that cannot name an employee.
+    #[error("no employee at this address")]
+    NoEmployeeAddress,
+    #[error(transparent)]
+    InvalidPageNumber(#[from] InvalidPageNumber),
+    #[error("the form could not be read: {0}")]
+    UnreadableForm(String),
+    #[error("form larger than the limit")]
+    FormTooLarge,
+    #[error("form not URL-encoded")]
+    UnsupportedFormEncoding,
     #[error(transparent)]
     Database(#[from] DbError),
+}
+
+/// The one sentence for a taken ID, on the page, next to the field and in logs.
+fn id_taken(emp_id: EmpId) -> String {
+    format!("An employee with ID {emp_id} already exists.")
 }
 
 impl AppError {
@@ -52,82 +61,100 @@ impl AppError {
             AppError::InvalidEmployee { .. } | AppError::InvalidLookup { .. } => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
-            AppError::DuplicateEmployee { .. } => StatusCode::CONFLICT,
-            AppError::EmployeeNotFound(_) => StatusCode::NOT_FOUND,
-            AppError::BadRequest { status, .. } => *status,
+            AppError::IdTaken { .. } => StatusCode::CONFLICT,
+            AppError::EmployeeNotFound(_) | AppError::NoEmployeeAddress => StatusCode::NOT_FOUND,
+            AppError::InvalidPageNumber(_) | AppError::UnreadableForm(_) => StatusCode::BAD_REQUEST,
+            AppError::FormTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::UnsupportedFormEncoding => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::Database(DbError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
-            AppError::Database(DbError::Duplicate(_)) => StatusCode::CONFLICT,
             AppError::Database(DbError::Other(_)) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
-    fn render(&self, layout: views::Layout<'_>, request_id: Option<&str>) -> Response {
+    fn render(&self, layout: Layout<'_>, request_id: Option<&str>) -> Response {
         let status = self.status();
         match self {
             AppError::InvalidEmployee { form, errors } => {
                 let problem = format!(
                     "The employee was not saved: please correct the {} below.",
-                    if errors.0.len() == 1 {
+                    if errors.len() == 1 {
                         "field".to_owned()
                     } else {
-                        format!("{} fields", errors.0.len())
+                        format!("{} fields", errors.len())
                     }
                 );
-                let page = AddEmployeePage::new(layout, form, errors, Some(problem));
-                views::render(status, &page)
+                views::render(
+                    status,
+                    &AddEmployeePage::new(layout, form, errors, Some(problem)),
+                )
             }
-            AppError::DuplicateEmployee { form, emp_id } => {
-                let errors = FieldErrors(vec![(
-                    "emp_id",
-                    format!("An employee with ID {emp_id} already exists."),
-                )]);
+            AppError::IdTaken { form, emp_id } => {
+                let errors = FieldErrors::one(Field::EmpId, id_taken(*emp_id));
                 let problem = format!(
-                    "The employee was not saved: an employee with ID {emp_id} already exists. Choose another ID."
+                    "The employee was not saved. {} Choose another ID.",
+                    id_taken(*emp_id)
                 );
-                let page = AddEmployeePage::new(layout, form, &errors, Some(problem));
-                views::render(status, &page)
+                views::render(
+                    status,
+                    &AddEmployeePage::new(layout, form, &errors, Some(problem)),
+                )
             }
-            AppError::InvalidLookup { emp_id, message } => {
-                let page = LookupPage {
+            AppError::InvalidLookup { emp_id, message } => views::render(
+                status,
+                &LookupPage {
                     layout,
                     emp_id,
                     problem: Some(message),
-                };
-                views::render(status, &page)
-            }
-            AppError::EmployeeNotFound(emp_id) => message_page(
+                },
+            ),
+            AppError::EmployeeNotFound(emp_id) => notice(
                 status,
                 layout,
                 "Employee Not Found",
                 &format!("There is no employee with ID {emp_id}."),
-                None,
             ),
-            AppError::BadRequest { title, message, .. } => {
-                message_page(status, layout, title, message, None)
+            AppError::NoEmployeeAddress => notice(
+                status,
+                layout,
+                "Employee Not Found",
+                "There is no employee at this address.",
+            ),
+            AppError::InvalidPageNumber(err) => {
+                notice(status, layout, "Invalid page number", &err.to_string())
             }
-            AppError::Database(DbError::Unavailable(_)) => message_page(
+            AppError::UnreadableForm(_) => notice(
+                status,
+                layout,
+                "The form could not be read",
+                "The form must be URL-encoded UTF-8 text with the page's field names.",
+            ),
+            AppError::FormTooLarge => notice(status, layout, "Form too large", &too_large()),
+            AppError::UnsupportedFormEncoding => notice(
+                status,
+                layout,
+                "Unsupported form encoding",
+                "Send the form as application/x-www-form-urlencoded, as the pages' own forms do.",
+            ),
+            AppError::Database(DbError::Unavailable(_)) => notice(
                 status,
                 layout,
                 "Database unavailable",
                 "The database cannot be reached right now, so nothing was read or saved. \
                  Please try again in a moment.",
-                None,
-            ),
-            AppError::Database(DbError::Duplicate(emp_id)) => message_page(
-                status,
-                layout,
-                "Employee already exists",
-                &format!("An employee with ID {emp_id} already exists."),
-                None,
             ),
             AppError::Database(DbError::Other(_)) => internal_error_page(layout, request_id),
         }
     }
 }
 
+/// A page that explains a refused request.
+fn notice(status: StatusCode, layout: Layout<'_>, title: &str, message: &str) -> Response {
+    message_page(status, layout, title, message, None)
+}
+
 fn message_page(
     status: StatusCode,
-    layout: views::Layout<'_>,
+    layout: Layout<'_>,
     title: &str,
     message: &str,
     request_id: Option<&str>,
@@ -143,7 +170,7 @@ fn message_page(
     )
 }
 
-fn internal_error_page(layout: views::Layout<'_>, request_id: Option<&str>) -> Response {
+fn internal_error_page(layout: Layout<'_>, request_id: Option<&str>) -> Response {
     message_page(
         StatusCode::INTERNAL_SERVER_ERROR,
         layout,
@@ -163,23 +190,10 @@ impl IntoResponse for AppError {
 
 impl From<FormRejection> for AppError {
     fn from(rejection: FormRejection) -> Self {
-        let status = rejection.status();
-        let (title, message) = match &rejection {
-            FormRejection::InvalidFormContentType(_) => (
-                "Unsupported form encoding",
-                "Send the form as application/x-www-form-urlencoded, as the pages' own forms do."
-                    .to_owned(),
-            ),
-            _ if status == StatusCode::PAYLOAD_TOO_LARGE => ("Form too large", too_large()),
-            _ => (
-                "The form could not be read",
-                "The form must be URL-encoded UTF-8 text with the page's field names.".to_owned(),
-            ),
-        };
-        AppError::BadRequest {
-            status,
-            title,
-            message,
+        match &rejection {
+            FormRejection::InvalidFormContentType(_) => AppError::UnsupportedFormEncoding,
+            _ if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => AppError::FormTooLarge,
+            _ => AppError::UnreadableForm(rejection.body_text()),
         }
     }
 }
@@ -187,24 +201,8 @@ impl From<FormRejection> for AppError {
 fn too_large() -> String {
     format!(
         "The form is larger than {} KiB, more than any employee needs.",
-        crate::routes::BODY_LIMIT_BYTES / 1024
+        BODY_LIMIT_BYTES / 1024
     )
-}
-
-/// `Form` whose rejections become pages that say what is wrong.
-pub struct ValidForm<T>(pub T);
-
-impl<S, T> FromRequest<S> for ValidForm<T>
-where
-    S: Send + Sync,
-    T: DeserializeOwned,
-{
-    type Rejection = AppError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, AppError> {
-        let axum::Form(value) = axum::Form::<T>::from_request(req, state).await?;
-        Ok(ValidForm(value))
-    }
 }
 
 /// Renders `AppError`s and bare error statuses as pages in the layout.
@@ -213,11 +211,7 @@ pub async fn render_errors(
     request: Request,
     next: Next,
 ) -> Response {
-    let request_id = request
-        .headers()
-        .get(REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let request_id = request_id(&request).map(str::to_owned);
     let method = request.method().clone();
     let mut response = next.run(request).await;
 
@@ -261,9 +255,7 @@ pub async fn render_errors(
             ),
             None,
         ),
-        StatusCode::PAYLOAD_TOO_LARGE => {
-            message_page(status, layout, "Form too large", &too_large(), None)
-        }
+        StatusCode::PAYLOAD_TOO_LARGE => AppError::FormTooLarge.render(layout, None),
         s if s.is_server_error() => {
             tracing::error!(
                 request_id = request_id.as_deref(),

@@ -8,7 +8,8 @@ use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 
 use crate::config::Colour;
-use crate::employee::{self, Employee, EmployeeForm, FieldErrors};
+use crate::employee::{Employee, EmployeeForm, Field, FieldErrors};
+use crate::paging::Page;
 
 /// What every page shows around its content: the group, the slogan and the background.
 pub struct Layout<'a> {
@@ -36,12 +37,11 @@ pub fn render(status: StatusCode, page: &impl Template) -> Response {
     }
 }
 
+/// One input of the employee form.
 pub struct FieldView<'a> {
-    pub name: &'static str,
-    pub label: &'static str,
+    pub field: Field,
     pub value: &'a str,
     pub error: Option<&'a str>,
-    pub numeric: bool,
 }
 
 #[derive(Template)]
@@ -50,7 +50,6 @@ pub struct AddEmployeePage<'a> {
     pub layout: Layout<'a>,
     pub fields: Vec<FieldView<'a>>,
     pub problem: Option<String>,
-    pub max_chars: usize,
 }
 
 impl<'a> AddEmployeePage<'a> {
@@ -61,21 +60,18 @@ impl<'a> AddEmployeePage<'a> {
         errors: &'a FieldErrors,
         problem: Option<String>,
     ) -> Self {
-        let fields = employee::FIELDS
-            .iter()
-            .map(|&(name, label)| FieldView {
-                name,
-                label,
-                value: form.value(name),
-                error: errors.get(name),
-                numeric: name == "emp_id",
+        let fields = Field::ALL
+            .into_iter()
+            .map(|field| FieldView {
+                field,
+                value: form.value(field),
+                error: errors.get(field),
             })
             .collect();
         AddEmployeePage {
             layout,
             fields,
             problem,
-            max_chars: employee::TEXT_MAX_CHARS,
         }
     }
 }
@@ -99,19 +95,29 @@ pub struct LookupPage<'a> {
 #[template(path = "employee.html")]
 pub struct EmployeePage<'a> {
     pub layout: Layout<'a>,
-    pub employee: Employee,
+    pub title: String,
+    /// Every field with its value, in form order.
+    pub details: Vec<(Field, String)>,
+}
+
+impl<'a> EmployeePage<'a> {
+    pub fn new(layout: Layout<'a>, employee: &Employee) -> Self {
+        EmployeePage {
+            layout,
+            title: employee.full_name(),
+            details: Field::ALL
+                .into_iter()
+                .map(|field| (field, employee.value(field)))
+                .collect(),
+        }
+    }
 }
 
 #[derive(Template)]
 #[template(path = "employees.html")]
 pub struct EmployeesPage<'a> {
     pub layout: Layout<'a>,
-    pub employees: Vec<Employee>,
-    pub page: i64,
-    pub last_page: i64,
-    pub total: i64,
-    pub first_shown: i64,
-    pub last_shown: i64,
+    pub page: Page<Employee>,
 }
 
 #[derive(Template)]
