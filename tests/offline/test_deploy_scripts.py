@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -513,3 +514,56 @@ def test_prerequisites_for_https_check_the_overlays_settings(tmp_path):
     # The committed settings.env holds placeholders until configure-alb-https.sh runs.
     assert "FAIL  k8s-overlays/alb-https/settings.env holds placeholders" in result.stdout
     assert result.returncode == 1
+
+
+# --- The ConfigMap, read by the real app ----------------------------------------------
+
+
+def status(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def test_the_config_maps_settings_start_the_app_and_its_shutdown_begins_with_readiness(tmp_path):
+    """Every value in the rendered ConfigMap is one the app accepts (it refuses to start
+    on an invalid one), and the shutdown settings behave as the manifests assume: on
+    SIGTERM /readyz fails at once while the app keeps serving through the delay."""
+    binary = os.environ.get("EMPLOYEE_DB_BIN")
+    if not binary:
+        pytest.skip("EMPLOYEE_DB_BIN is not set: scripts/checks/20-deploy.sh builds the app and sets it")
+    from deploy_helpers import one
+
+    data = one("ConfigMap", "employee-db-config")["data"]
+    assert int(data["SHUTDOWN_DELAY_SECS"]) >= 5, "the checks below run within the delay"
+    port = free_port()
+    environment = {
+        **data,
+        "PATH": os.environ["PATH"],
+        # What the pod adds: the Secret's credentials and its own port and folders.
+        "DBUSER": "employee_app",
+        "DBPWD": "unused",
+        "PORT": str(port),
+        "BIND_ADDRESS": "127.0.0.1",
+        "BACKGROUND_CACHE_DIR": str(tmp_path / "cache"),
+        "STATIC_DIR": str(ROOT / "static"),
+        # No MySQL here: the app starts anyway and keeps retrying.
+        "DBHOST": "mysql.invalid",
+    }
+    log = (tmp_path / "app.log").open("w")
+    process = subprocess.Popen([binary], cwd=tmp_path, env=environment, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_for(f"http://127.0.0.1:{port}/healthz")
+        process.terminate()
+        time.sleep(0.5)
+        code, body = status(f"http://127.0.0.1:{port}/readyz")
+        assert (code, body.strip()) == (503, "not ready: shutting down")
+        assert status(f"http://127.0.0.1:{port}/healthz")[0] == 200
+        assert status(f"http://127.0.0.1:{port}/about")[0] == 200
+        assert process.poll() is None, "the app must keep serving through SHUTDOWN_DELAY_SECS"
+    finally:
+        process.kill()
+        process.wait(timeout=30)
+        log.close()
