@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command (README.md): installs what the tests need on a fresh Debian machine,
-# then runs everything — formatting and lint, the Rust unit and integration tests
+# then runs everything — formatting and lint, the dependency policy and SBOM
+# (scripts/checks/dependencies.sh), the Rust unit and integration tests
 # (SQLite, and a real MariaDB server that the tests start on a temporary directory and
 # free port and remove afterwards), and the offline validation of the deployment files.
 set -euo pipefail
@@ -18,6 +19,9 @@ ensure_apt mariadb-server mariadb-client chromium chromium-driver haproxy
 echo "==> cargo fmt / clippy"
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
+
+echo "==> dependency policy (cargo deny), advisories when reachable, SBOM"
+bash scripts/checks/dependencies.sh
 
 echo "==> cargo test"
 cargo test --locked

@@ -56,6 +56,16 @@ locals {
 }
 
 locals {
+  # What the workflow's image and publish jobs do in the one repository, and
+  # nothing more. Everything they push is blobs plus manifests: the per-architecture
+  # images (by digest), the tagged multi-arch index with BuildKit's provenance and
+  # SBOM manifests inside it, and cosign's signature and CycloneDX attestation, which
+  # are OCI 1.1 referrer manifests of the index (no tags, so immutable tags never
+  # block them). Reading back covers `imagetools inspect`, `cosign verify` and the
+  # referrers API (ECR authorises listing referrers with BatchGetImage);
+  # DescribeImages answers "is this tag already pushed?" on a re-run. No delete,
+  # tag-mutability, scan or policy action: CI cannot remove or rewrite an image or
+  # its signature.
   ci_push_permissions = {
     EcrLogin = {
       actions   = ["ecr:GetAuthorizationToken"]
@@ -63,14 +73,17 @@ locals {
     }
     EcrPushThisRepository = {
       actions = [
+        # Blobs: image layers, attestation, signature and SBOM payloads.
         "ecr:BatchCheckLayerAvailability",
-        "ecr:BatchGetImage",
-        "ecr:CompleteLayerUpload",
-        "ecr:DescribeImages",
-        "ecr:GetDownloadUrlForLayer",
         "ecr:InitiateLayerUpload",
-        "ecr:PutImage",
         "ecr:UploadLayerPart",
+        "ecr:CompleteLayerUpload",
+        # Manifests: images, the index, the referrers (signature, attestation).
+        "ecr:PutImage",
+        # Reading them back.
+        "ecr:BatchGetImage",
+        "ecr:GetDownloadUrlForLayer",
+        "ecr:DescribeImages",
       ]
       resources = [module.ecr.repository_arn]
     }
