@@ -297,7 +297,7 @@ defaults
   timeout connect 2s
   timeout client 30s
   timeout server 30s
-  timeout check 1s
+  timeout check 2s
   retries 0
 frontend web
   bind 127.0.0.1:${LB_PORT}
@@ -310,7 +310,7 @@ backend app
   balance roundrobin
   option httpchk GET /readyz
   http-check expect status 200
-  default-server inter 200ms fall 1 rise 1
+  default-server inter 200ms fall 2 rise 2
   server a 127.0.0.1:${APP_PORTS[0]} check
   server b 127.0.0.1:${APP_PORTS[1]} check
 CFG

@@ -9,8 +9,10 @@ use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 
-use crate::helpers::{Backend, Page, TestApp, spawn_app, urlencode};
 use crate::on_both_backends;
+use crate::support::http::urlencode;
+use crate::support::net::raw_get;
+use crate::support::{Backend, Page, StoredEmployee, spawn_app};
 
 const GENERATED: usize = 300;
 
@@ -141,7 +143,7 @@ async fn generated_forms_are_accepted_or_explained(backend: Backend) {
         );
     }
     let stored = app.stored_employees().await;
-    let expected: Vec<Employee> = accepted.into_values().collect();
+    let expected: Vec<StoredEmployee> = accepted.values().map(StoredEmployee::from).collect();
     assert_eq!(
         stored, expected,
         "the database must hold exactly the accepted employees"
@@ -310,7 +312,7 @@ async fn fixed_hostile_requests_are_refused_with_a_reason(backend: Backend) {
         "/static/..%5c..%5cCargo.toml",
         "/static//etc/passwd",
     ] {
-        let page = raw_get(&app, path).await;
+        let page = raw_get(app.port, path).await;
         assert!(
             page.starts_with("HTTP/1.1 404") || page.starts_with("HTTP/1.1 400"),
             "{path}: {page}"
@@ -335,22 +337,6 @@ fn html_escape(text: &str) -> String {
         .replace('>', "&#62;")
         .replace('"', "&#34;")
         .replace('\'', "&#39;")
-}
-
-/// Sends a path exactly as written (HTTP clients normalise `..` away).
-async fn raw_get(app: &TestApp, path: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let host = app.address.trim_start_matches("http://");
-    let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
-    stream
-        .write_all(
-            format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
-        )
-        .await
-        .unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).await.unwrap();
-    answer
 }
 
 on_both_backends!(

@@ -1,7 +1,7 @@
 //! Adding, looking up and listing employees, and every validation rule.
 
-use crate::helpers::{Backend, spawn_app};
 use crate::on_both_backends;
+use crate::support::{Backend, spawn_app};
 
 async fn add_then_fetch(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -25,12 +25,9 @@ async fn add_then_fetch(backend: Backend) {
 async fn unknown_id_is_a_404_page(backend: Backend) {
     let app = spawn_app(backend).await;
     app.fetch("999").await.assert(404, "Employee Not Found");
-    app.get("/employees/999")
-        .await
-        .assert(404, "Employee Not Found");
-    app.get("/employees/abc")
-        .await
-        .assert(404, "Employee Not Found");
+    for path in ["/employees/999", "/employees/abc"] {
+        app.get(path).await.assert(404, "Employee Not Found");
+    }
 }
 
 async fn duplicate_id_is_a_409_that_keeps_the_form(backend: Backend) {
@@ -153,12 +150,11 @@ async fn employee_list_pages_by_fifty_in_id_order(backend: Backend) {
     app.get("/employees?page=3")
         .await
         .assert(200, "There is no page 3");
-    app.get("/employees?page=zero")
-        .await
-        .assert(400, "whole number of 1 or more");
-    app.get("/employees?page=0")
-        .await
-        .assert(400, "whole number of 1 or more");
+    for page in ["zero", "0"] {
+        app.get(&format!("/employees?page={page}"))
+            .await
+            .assert(400, "whole number of 1 or more");
+    }
 }
 
 on_both_backends!(

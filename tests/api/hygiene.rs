@@ -1,7 +1,7 @@
 //! Security headers, limits and the pages for requests that are not accepted.
 
-use crate::helpers::{Backend, spawn_app};
 use crate::on_both_backends;
+use crate::support::{Backend, spawn_app};
 
 async fn every_response_has_security_headers(backend: Backend) {
     let app = spawn_app(backend).await;

@@ -1,8 +1,6 @@
 //! One integration test binary: every module drives the real app over HTTP.
 
-mod helpers;
-mod mariadb;
-mod s3;
+mod support;
 
 mod background;
 mod bad_input;

@@ -1,7 +1,7 @@
 //! Every page of the original app, plus the new list and the probes.
 
-use crate::helpers::{Backend, spawn_app};
 use crate::on_both_backends;
+use crate::support::{Backend, spawn_app};
 
 async fn home_page_has_the_form_and_the_group(backend: Backend) {
     let app = spawn_app(backend).await;

@@ -1,7 +1,7 @@
 //! Behind a load balancer that terminates TLS: `Strict-Transport-Security` only when the
 //! balancer says the client used HTTPS, and pages whose links keep the client's scheme.
 
-use crate::helpers::{Backend, spawn_app};
+use crate::support::{Backend, spawn_app};
 
 #[tokio::test]
 async fn hsts_is_sent_only_when_the_balancer_says_the_client_used_https() {

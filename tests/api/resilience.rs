@@ -3,28 +3,16 @@
 
 use std::time::{Duration, Instant};
 
-use crate::helpers::{mariadb_backend, spawn_app_with, start_app_with};
-use crate::mariadb::MariaDb;
-
-/// Polls `check` until it holds, failing after `limit`.
-async fn eventually(limit: Duration, what: &str, mut check: impl AsyncFnMut() -> bool) {
-    let started = Instant::now();
-    while !check().await {
-        assert!(
-            started.elapsed() < limit,
-            "{what} did not happen within {limit:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
+use crate::support::mariadb::MariaDb;
+use crate::support::net::accepts_connections;
+use crate::support::{Backend, TestApp, eventually, spawn_app};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn database_stopped_then_started_gives_503_then_recovers_without_restart() {
-    let Some(backend) = mariadb_backend() else {
+    let Some(server) = MariaDb::private("it stops and starts the database server").await else {
         return;
     };
-    let server = MariaDb::start();
-    let app = spawn_app_with(backend, Some(&server), |_| {}).await;
+    let app = TestApp::builder_on(&server).spawn().await;
     app.add_employee("1", "Ada", "Lovelace", "Maths", "London")
         .await
         .assert(200, "was added");
@@ -59,8 +47,8 @@ async fn database_stopped_then_started_gives_503_then_recovers_without_restart()
         "liveness ignores the database"
     );
 
-    server.restart();
-    eventually(Duration::from_secs(10), "recovery", async || {
+    server.restart().await;
+    eventually("recovery", Duration::from_secs(10), async || {
         app.fetch("1").await.status == 200
     })
     .await;
@@ -73,11 +61,11 @@ async fn database_stopped_then_started_gives_503_then_recovers_without_restart()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn app_starts_while_the_database_is_down_and_becomes_ready_when_it_is_up() {
-    let Some(backend) = mariadb_backend() else {
+    let Some(server) = MariaDb::private("it starts the app before the database server").await
+    else {
         return;
     };
-    let server = MariaDb::start();
-    let app = start_app_with(backend, Some(&server), |_| {}).await;
+    let app = TestApp::builder_on(&server).start().await;
     // Taken down before the app's first connection: migrations have not run.
     server.kill();
     let ready = app.get("/readyz").await;
@@ -85,8 +73,8 @@ async fn app_starts_while_the_database_is_down_and_becomes_ready_when_it_is_up()
     app.get("/").await.assert(200, "Employee Database");
     app.fetch("1").await.assert(503, "Database unavailable");
 
-    server.restart();
-    eventually(Duration::from_secs(15), "readiness", async || {
+    server.restart().await;
+    eventually("readiness", Duration::from_secs(15), async || {
         app.get("/readyz").await.status == 200
     })
     .await;
@@ -97,8 +85,8 @@ async fn app_starts_while_the_database_is_down_and_becomes_ready_when_it_is_up()
 
 #[tokio::test]
 async fn a_stopped_app_closes_its_listener_cleanly() {
-    let app = crate::helpers::spawn_app(crate::helpers::Backend::Sqlite).await;
-    let address = app.address.trim_start_matches("http://").to_owned();
+    let app = spawn_app(Backend::Sqlite).await;
+    let port = app.port;
     app.stop().await.expect("clean stop");
-    assert!(tokio::net::TcpStream::connect(address).await.is_err());
+    assert!(!accepts_connections(port).await);
 }

@@ -7,15 +7,17 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sqlx::Connection;
 use tokio::sync::Mutex;
 
-use crate::helpers::create_database;
-use crate::mariadb::{self, MariaDb};
+use crate::support::http::employee_form;
+use crate::support::mariadb::{Login, MariaDb, OwnServer, TestDatabase};
+use crate::support::net::free_port;
+use crate::support::process::Running;
+use crate::support::{eventually, missing};
 
-const BIN: &str = env!("CARGO_BIN_EXE_employee-db");
 /// Employees the load looks up; added before the load starts.
 const SEEDED: [i64; 4] = [1, 2, 3, 4];
 
@@ -25,84 +27,17 @@ fn haproxy() -> Option<PathBuf> {
         .map(PathBuf::from)
         .find(|p| p.exists());
     if found.is_none() {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("HAProxy is not installed but CI=true: run scripts/test.sh, which installs it");
-        }
-        eprintln!("NOT RUN: HAProxy is not installed (scripts/test.sh installs it)");
+        missing("HAProxy (Debian's haproxy)");
     }
     found
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// One instance of the real binary, logging to a file (a pipe nobody reads would fill
-/// up under load and stall the app).
-struct Instance {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Instance {
-    fn start(dir: &Path, name: &str, port: u16, vars: &[(String, String)]) -> Instance {
-        let log = dir.join(format!(
-            "{name}-{}.log",
-            Instant::now().elapsed().as_nanos()
-        ));
-        let file = std::fs::File::create(&log).unwrap();
-        let child = Command::new(BIN)
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("PORT", port.to_string())
-            .env("BIND_ADDRESS", "127.0.0.1")
-            .env("BACKGROUND_CACHE_DIR", dir.join("cache"))
-            .env("STATIC_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/static"))
-            .envs(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdin(Stdio::null())
-            .stdout(file.try_clone().unwrap())
-            .stderr(file)
-            .spawn()
-            .expect("start the binary");
-        Instance { child, log }
-    }
-
-    /// SIGTERM, then waits for the exit: (exit code, time it took, the log).
-    async fn terminate(mut self) -> (Option<i32>, Duration, String) {
-        let started = Instant::now();
-        let killed = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(killed.success());
-        let code = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status.code();
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "no exit within 30 s of SIGTERM"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        };
-        let took = started.elapsed();
-        (
-            code,
-            took,
-            std::fs::read_to_string(&self.log).unwrap_or_default(),
-        )
-    }
-}
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// One instance of the real binary on `port`, where the balancer expects it.
+async fn instance(port: u16, vars: &[(String, String)]) -> Running {
+    let port = port.to_string();
+    let mut all = vec![("PORT", port.as_str())];
+    all.extend(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    Running::start(&[], &all).await
 }
 
 /// HAProxy in front of the two instances, with its statistics page for the test to
@@ -123,11 +58,11 @@ impl Balancer {
             format!(
                 "global\n  maxconn 2000\n\
                  defaults\n  mode http\n  timeout connect 2s\n  timeout client 30s\n  timeout server 30s\n\
-                 \x20 timeout check 1s\n  retries 0\n  option http-keep-alive\n\
+                 \x20 timeout check 2s\n  retries 0\n  option http-keep-alive\n\
                  frontend web\n  bind 127.0.0.1:{port}\n  default_backend app\n\
                  frontend stats\n  bind 127.0.0.1:{stats_port}\n  stats enable\n  stats uri /stats\n\
                  backend app\n  balance roundrobin\n  option httpchk GET /readyz\n  http-check expect status 200\n\
-                 \x20 default-server inter 200ms fall 1 rise 1\n\
+                 \x20 default-server inter 200ms fall 2 rise 2\n\
                  \x20 server a 127.0.0.1:{} check\n  server b 127.0.0.1:{} check\n",
                 backends[0], backends[1]
             ),
@@ -177,11 +112,19 @@ impl Balancer {
     }
 
     async fn wait_until_up(&self, client: &reqwest::Client, name: &str) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !self.servers_up(client).await.iter().any(|s| s == name) {
-            assert!(Instant::now() < deadline, "HAProxy never saw {name} up");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        eventually(
+            &format!("HAProxy sees {name} up"),
+            Duration::from_secs(30),
+            async || {
+                let up = self.servers_up(client).await;
+                if up.iter().any(|s| s == name) {
+                    Ok(())
+                } else {
+                    Err(format!("up: {up:?}"))
+                }
+            },
+        )
+        .await
     }
 }
 
@@ -228,13 +171,13 @@ async fn run_load(
                 let (what, request, added) = match turn % 3 {
                     0 => {
                         let id = next_id.fetch_add(1, Ordering::Relaxed);
-                        let form = [
-                            ("emp_id", id.to_string()),
-                            ("first_name", "Roll".to_owned()),
-                            ("last_name", format!("Out{id}")),
-                            ("primary_skill", "Deploys".to_owned()),
-                            ("location", "Cluster".to_owned()),
-                        ];
+                        let form = employee_form([
+                            &id.to_string(),
+                            "Roll",
+                            &format!("Out{id}"),
+                            "Deploys",
+                            "Cluster",
+                        ]);
                         (
                             "add",
                             client.post(format!("{url}/addemp")).form(&form),
@@ -283,79 +226,75 @@ async fn run_load(
     }
 }
 
-/// The pair behind HAProxy on one private MariaDB, with the employees the load looks up.
+/// The pair behind HAProxy on one database, with the employees the load looks up.
 struct Setup {
     _dir: tempfile::TempDir,
-    server: MariaDb,
     vars: Vec<(String, String)>,
     ports: [u16; 2],
-    instances: [Option<Instance>; 2],
+    instances: [Option<Running>; 2],
     balancer: Balancer,
     client: reqwest::Client,
-    database_url: String,
+    database: TestDatabase,
 }
 
-async fn setup(haproxy: &Path, delay_secs: u64) -> Setup {
+async fn setup(haproxy: &Path, delay_secs: u64, server: &Login) -> Setup {
     let dir = tempfile::tempdir().unwrap();
-    let server = MariaDb::start();
-    let database = create_database(&server).await;
-    let vars: Vec<(String, String)> = [
-        ("DBHOST", "127.0.0.1".to_owned()),
-        ("DBPORT", server.port.to_string()),
-        ("DBUSER", mariadb::USER.to_owned()),
-        ("DBPWD", mariadb::PASSWORD.to_owned()),
-        ("DATABASE", database.clone()),
-        ("APP_COLOR", "lime".to_owned()),
-        ("SHUTDOWN_DELAY_SECS", delay_secs.to_string()),
-        ("SHUTDOWN_DRAIN_SECS", "10".to_owned()),
-        ("DB_ACQUIRE_TIMEOUT_MS", "2000".to_owned()),
-        (
-            "RUST_LOG",
-            "warn,employee_db::server=info,employee_db::startup=info".to_owned(),
-        ),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
+    let database = TestDatabase::create(server).await;
+    let vars: Vec<(String, String)> = server
+        .app_vars(&database.name)
+        .into_iter()
+        .chain([
+            ("APP_COLOR", "lime".to_owned()),
+            ("SHUTDOWN_DELAY_SECS", delay_secs.to_string()),
+            ("SHUTDOWN_DRAIN_SECS", "10".to_owned()),
+            ("DB_ACQUIRE_TIMEOUT_MS", "5000".to_owned()),
+            (
+                "RUST_LOG",
+                "warn,employee_db::server=info,employee_db::startup=info".to_owned(),
+            ),
+        ])
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
     let ports = [free_port(), free_port()];
     let instances = [
-        Some(Instance::start(dir.path(), "a", ports[0], &vars)),
-        Some(Instance::start(dir.path(), "b", ports[1], &vars)),
+        Some(instance(ports[0], &vars).await),
+        Some(instance(ports[1], &vars).await),
     ];
     let balancer = Balancer::start(haproxy, dir.path(), ports);
     let client = reqwest::Client::new();
     balancer.wait_until_up(&client, "a").await;
     balancer.wait_until_up(&client, "b").await;
     for id in SEEDED {
-        let form = [
-            ("emp_id", id.to_string()),
-            ("first_name", "Seed".to_owned()),
-            ("last_name", format!("Employee{id}")),
-            ("primary_skill", "Lookups".to_owned()),
-            ("location", "Table".to_owned()),
-        ];
+        let form = employee_form([
+            &id.to_string(),
+            "Seed",
+            &format!("Employee{id}"),
+            "Lookups",
+            "Table",
+        ]);
         // The pool may still be warming up on a busy machine: a 503 asks to retry.
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let response = client
-                .post(format!("http://127.0.0.1:{}/addemp", balancer.port))
-                .form(&form)
-                .send()
-                .await
-                .unwrap();
-            match response.status().as_u16() {
-                200 => break,
-                503 if Instant::now() < deadline => {
-                    tokio::time::sleep(Duration::from_millis(100)).await
+        eventually(
+            &format!("employee {id} seeded"),
+            Duration::from_secs(30),
+            async || {
+                let response = client
+                    .post(format!("http://127.0.0.1:{}/addemp", balancer.port))
+                    .form(&form)
+                    .send()
+                    .await
+                    .unwrap();
+                match response.status().as_u16() {
+                    200 => Ok(()),
+                    503 => Err("503".to_owned()),
+                    status => panic!("seeding employee {id}: {status}"),
                 }
-                status => panic!("seeding employee {id}: {status}"),
-            }
-        }
+            },
+        )
+        .await;
     }
     Setup {
-        database_url: server.url(&database),
+        database,
         _dir: dir,
-        server,
         vars,
         ports,
         instances,
@@ -371,22 +310,22 @@ impl Setup {
         let mut took = Vec::new();
         for (i, name) in ["a", "b"].into_iter().enumerate() {
             let old = self.instances[i].take().expect("instance running");
-            let (code, time, log) = old.terminate().await;
-            assert_eq!(code, Some(0), "{name} did not exit cleanly:\n{log}");
-            took.push(time);
-            self.instances[i] = Some(Instance::start(
-                self._dir.path(),
-                name,
-                self.ports[i],
-                &self.vars,
-            ));
+            let exit = old.terminate().await;
+            assert_eq!(
+                exit.code,
+                Some(0),
+                "{name} did not exit cleanly:\n{}",
+                exit.logs
+            );
+            took.push(exit.took);
+            self.instances[i] = Some(instance(self.ports[i], &self.vars).await);
             self.balancer.wait_until_up(&self.client, name).await;
         }
         took
     }
 
     async fn stored_ids(&self) -> Vec<i64> {
-        let mut conn = sqlx::MySqlConnection::connect(&self.database_url)
+        let mut conn = sqlx::MySqlConnection::connect(&self.database.url())
             .await
             .expect("connect to MariaDB");
         sqlx::query_scalar("SELECT emp_id FROM employee")
@@ -395,8 +334,12 @@ impl Setup {
             .expect("read ids")
     }
 
-    /// Runs the load while `during` runs, then a little longer.
-    async fn under_load<T>(&mut self, during: impl AsyncFnOnce(&mut Self) -> T) -> (T, Outcome) {
+    /// Runs the load while `during` runs (it sees what the load has seen so far), then a
+    /// little longer.
+    async fn under_load<T>(
+        &mut self,
+        during: impl AsyncFnOnce(&mut Self, &Mutex<Outcome>) -> T,
+    ) -> (T, Outcome) {
         let stop = Arc::new(AtomicBool::new(false));
         let outcome = Arc::new(Mutex::new(Outcome::default()));
         let load = tokio::spawn(run_load(
@@ -406,8 +349,11 @@ impl Setup {
             outcome.clone(),
             Arc::new(AtomicI64::new(1_000)),
         ));
+        // Half a second of load before `during` (every instance warm, as in production)
+        // and after it (what follows a roll is served too): a span of time under load is
+        // the scenario here, not a condition to wait for.
         tokio::time::sleep(Duration::from_millis(500)).await;
-        let result = during(self).await;
+        let result = during(self, &outcome).await;
         tokio::time::sleep(Duration::from_millis(500)).await;
         stop.store(true, Ordering::Relaxed);
         load.await.unwrap();
@@ -416,19 +362,31 @@ impl Setup {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_rolling_restart_behind_the_balancer_drops_no_request() {
-    let Some(haproxy) = haproxy() else { return };
-    if crate::helpers::mariadb_backend().is_none() {
-        return;
-    }
-    let mut setup = setup(&haproxy, 1).await;
-    let (took, outcome) = setup.under_load(async |s: &mut Setup| s.roll().await).await;
+/// A rolling restart under load with `SHUTDOWN_DELAY_SECS=delay_secs`: the database
+/// server (not shared with the rest of the suite, whose load would slow the readiness
+/// checks), the pair, each old instance's time from SIGTERM to exit, and what the load
+/// saw. `None` (the test does not run) without HAProxy or a database server.
+async fn roll_under_load(delay_secs: u64) -> Option<(OwnServer, Setup, Vec<Duration>, Outcome)> {
+    let haproxy = haproxy()?;
+    let server = OwnServer::start().await?;
+    let mut setup = setup(&haproxy, delay_secs, server.login()).await;
+    let (took, outcome) = setup
+        .under_load(async |s: &mut Setup, _| s.roll().await)
+        .await;
     println!(
-        "rolling restart with SHUTDOWN_DELAY_SECS=1: {} requests, {} failed, drains {took:?}",
+        "rolling restart with SHUTDOWN_DELAY_SECS={delay_secs}: {} requests, {} failed, \
+         drains {took:?}",
         outcome.requests,
         outcome.failures.len()
     );
+    Some((server, setup, took, outcome))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rolling_restart_behind_the_balancer_drops_no_request() {
+    let Some((_server, setup, took, outcome)) = roll_under_load(1).await else {
+        return;
+    };
     assert!(
         outcome.failures.is_empty(),
         "{} of {} requests failed: {:?}",
@@ -458,17 +416,9 @@ async fn a_rolling_restart_behind_the_balancer_drops_no_request() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_the_shutdown_delay_the_same_roll_loses_requests() {
-    let Some(haproxy) = haproxy() else { return };
-    if crate::helpers::mariadb_backend().is_none() {
+    let Some((_server, _, _, outcome)) = roll_under_load(0).await else {
         return;
-    }
-    let mut setup = setup(&haproxy, 0).await;
-    let (_, outcome) = setup.under_load(async |s: &mut Setup| s.roll().await).await;
-    println!(
-        "rolling restart with SHUTDOWN_DELAY_SECS=0: {} requests, {} failed (the delay is what prevents this)",
-        outcome.requests,
-        outcome.failures.len()
-    );
+    };
     assert!(
         !outcome.failures.is_empty(),
         "no request failed without the delay: the roll test cannot tell a good shutdown from a bad one"
@@ -478,19 +428,30 @@ async fn without_the_shutdown_delay_the_same_roll_loses_requests() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_restart_behind_the_balancer_is_only_503s_then_recovers() {
     let Some(haproxy) = haproxy() else { return };
-    if crate::helpers::mariadb_backend().is_none() {
+    let Some(server) =
+        MariaDb::private("it kills and restarts the database behind the balancer").await
+    else {
         return;
-    }
-    let mut setup = setup(&haproxy, 1).await;
+    };
+    let mut setup = setup(&haproxy, 1, server.login()).await;
     let (_, outcome) = setup
-        .under_load(async |s: &mut Setup| {
-            s.server.kill();
-            tokio::time::sleep(Duration::from_secs(3)).await;
-            s.server.restart();
-            // Recovery without touching the app: both instances serve again.
+        .under_load(async |s: &mut Setup, load: &Mutex<Outcome>| {
+            server.kill();
+            // Down until the load has met the outage (16 clients: 32 answers of 503).
+            eventually("the outage seen", Duration::from_secs(15), async || {
+                load.lock().await.unavailable >= 32
+            })
+            .await;
+            server.restart().await;
+            // Recovery without touching the app: both instances serve again, and adds
+            // are saved again.
             s.balancer.wait_until_up(&s.client, "a").await;
             s.balancer.wait_until_up(&s.client, "b").await;
-            tokio::time::sleep(Duration::from_secs(1)).await;
+            let saved = load.lock().await.acknowledged.len();
+            eventually("adds saved again", Duration::from_secs(15), async || {
+                load.lock().await.acknowledged.len() >= saved + 10
+            })
+            .await;
         })
         .await;
     println!(

@@ -5,135 +5,51 @@
 
 use std::time::{Duration, Instant};
 
-use employee_db::config::Config;
-use employee_db::startup::Application;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-use tokio::sync::oneshot;
+use crate::support::net::{RawConnection, accepts_connections};
+use crate::support::{Backend, TestApp, eventually};
 
-use crate::helpers::{Backend, test_env};
-
-/// An app on SQLite with `vars` added, and the sender that stops it.
-struct Server {
-    port: u16,
-    stop: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
-    _dir: tempfile::TempDir,
-}
-
-async fn start(vars: &[(&str, &str)]) -> Server {
-    let (mut env, _, dir) = test_env(Backend::Sqlite, None).await;
-    env.extend(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    let app = Application::build(Config::from_vars(env, None).expect("valid configuration"))
+/// An app on SQLite with `vars` added. Not waiting for readiness over HTTP: a client's
+/// kept-alive connection would count against the connection cap under test.
+async fn start(vars: &[(&str, &str)]) -> TestApp {
+    vars.iter()
+        .fold(TestApp::builder(Backend::Sqlite), |app, (name, value)| {
+            app.env(name, value)
+        })
+        .start()
         .await
-        .expect("application starts");
-    let port = app.port();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(app.run_until(async move {
-        let _ = stopped.await;
-    }));
-    Server {
-        port,
-        stop: Some(stop),
-        task,
-        _dir: dir,
-    }
-}
-
-async fn connect(port: u16) -> TcpStream {
-    TcpStream::connect(("127.0.0.1", port))
-        .await
-        .expect("connect")
-}
-
-/// Sends one keep-alive GET and reads its response head and body.
-async fn get(stream: &mut TcpStream, path: &str) -> std::io::Result<String> {
-    stream
-        .write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").as_bytes())
-        .await?;
-    read_response(stream).await
-}
-
-/// Reads one response (the tests' responses all carry Content-Length).
-async fn read_response(stream: &mut TcpStream) -> std::io::Result<String> {
-    let mut data = Vec::new();
-    let mut buf = [0u8; 8192];
-    loop {
-        let n = stream.read(&mut buf).await?;
-        if n == 0 {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
-        }
-        data.extend_from_slice(&buf[..n]);
-        let text = String::from_utf8_lossy(&data);
-        if let Some(end) = text.find("\r\n\r\n") {
-            let length = text[..end]
-                .lines()
-                .find_map(|l| {
-                    l.to_ascii_lowercase()
-                        .strip_prefix("content-length:")
-                        .map(|v| v.trim().parse::<usize>().unwrap_or(0))
-                })
-                .unwrap_or(0);
-            if data.len() >= end + 4 + length {
-                return Ok(text.into_owned());
-            }
-        }
-    }
-}
-
-/// Asks `path` on a new connection until the answer satisfies `done` (5 s at most).
-async fn answer_until(port: u16, path: &str, done: impl Fn(&str) -> bool) -> String {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let answer = get(&mut connect(port).await, path).await.unwrap();
-        if done(&answer) {
-            return answer;
-        }
-        assert!(Instant::now() < deadline, "{path} never changed: {answer}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// Waits until the peer closes the connection; `Err` if it is still open at `limit`.
-async fn closed_within(stream: &mut TcpStream, limit: Duration) -> Result<Duration, String> {
-    let started = Instant::now();
-    let mut buf = [0u8; 1024];
-    match tokio::time::timeout(limit, stream.read(&mut buf)).await {
-        Ok(Ok(0)) | Ok(Err(_)) => Ok(started.elapsed()),
-        Ok(Ok(n)) => Err(format!(
-            "unexpected data: {}",
-            String::from_utf8_lossy(&buf[..n])
-        )),
-        Err(_) => Err(format!("still open after {limit:?}")),
-    }
 }
 
 #[tokio::test]
 async fn a_stop_fails_readiness_first_keeps_serving_for_the_delay_then_closes() {
     let mut server = start(&[("SHUTDOWN_DELAY_SECS", "2"), ("SHUTDOWN_DRAIN_SECS", "5")]).await;
-    let mut kept_alive = connect(server.port).await;
-    let before = get(&mut kept_alive, "/readyz").await.unwrap();
+    let mut kept_alive = RawConnection::open(server.port).await;
+    let before = kept_alive.get("/readyz").await;
     assert!(before.starts_with("HTTP/1.1 200"), "{before}");
 
     let stopped_at = Instant::now();
-    server.stop.take().unwrap().send(()).unwrap();
+    server.begin_stop();
 
     // During the delay: not ready, but every other route serves normally, on new and on
     // kept-alive connections, asking clients to reconnect elsewhere.
-    let readyz = answer_until(server.port, "/readyz", |r| r.starts_with("HTTP/1.1 503")).await;
+    let readyz = eventually("/readyz fails", Duration::from_secs(5), async || {
+        let answer = RawConnection::open(server.port).await.get("/readyz").await;
+        if answer.starts_with("HTTP/1.1 503") {
+            Ok(answer)
+        } else {
+            Err(answer)
+        }
+    })
+    .await;
     assert!(readyz.contains("shutting down"), "{readyz}");
-    let page = get(&mut kept_alive, "/").await.unwrap();
+    let page = kept_alive.get("/").await;
     assert!(page.starts_with("HTTP/1.1 200"), "{page}");
     assert!(
         page.to_ascii_lowercase().contains("connection: close"),
         "{page}"
     );
-    let mut fresh = connect(server.port).await;
-    let healthz = get(&mut fresh, "/healthz").await.unwrap();
+    let healthz = RawConnection::open(server.port).await.get("/healthz").await;
     assert!(healthz.starts_with("HTTP/1.1 200"), "{healthz}");
-    let about = get(&mut connect(server.port).await, "/about")
-        .await
-        .unwrap();
+    let about = RawConnection::open(server.port).await.get("/about").await;
     assert!(about.starts_with("HTTP/1.1 200"), "{about}");
     assert!(
         stopped_at.elapsed() < Duration::from_secs(2),
@@ -141,10 +57,10 @@ async fn a_stop_fails_readiness_first_keeps_serving_for_the_delay_then_closes() 
     );
 
     // After the delay the listener is closed and the server finishes.
-    let result = tokio::time::timeout(Duration::from_secs(10), server.task)
+    let port = server.port;
+    let result = tokio::time::timeout(Duration::from_secs(10), server.stop())
         .await
-        .expect("the server stops after delay and drain")
-        .expect("server task");
+        .expect("the server stops after delay and drain");
     assert!(result.is_ok(), "{result:?}");
     let took = stopped_at.elapsed();
     assert!(
@@ -152,9 +68,7 @@ async fn a_stop_fails_readiness_first_keeps_serving_for_the_delay_then_closes() 
         "stopped before the delay was over: {took:?}"
     );
     assert!(
-        TcpStream::connect(("127.0.0.1", server.port))
-            .await
-            .is_err(),
+        !accepts_connections(port).await,
         "still accepting after the stop"
     );
 }
@@ -166,11 +80,10 @@ async fn a_half_sent_request_is_closed_after_the_head_timeout() {
         ("HTTP_IDLE_TIMEOUT_SECS", "30"),
     ])
     .await;
-    let mut slow = connect(server.port).await;
-    slow.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n")
-        .await
-        .unwrap();
-    let took = closed_within(&mut slow, Duration::from_secs(10))
+    let mut slow = RawConnection::open(server.port).await;
+    slow.send("GET / HTTP/1.1\r\nHost: localhost\r\n").await;
+    let took = slow
+        .closed_within(Duration::from_secs(10))
         .await
         .expect("a half-sent request head is not allowed to hold its connection");
     assert!(
@@ -186,23 +99,13 @@ async fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout_not_the_
         ("HTTP_IDLE_TIMEOUT_SECS", "3"),
     ])
     .await;
-    let mut idle = connect(server.port).await;
-    assert!(
-        get(&mut idle, "/healthz")
-            .await
-            .unwrap()
-            .starts_with("HTTP/1.1 200")
-    );
+    let mut idle = RawConnection::open(server.port).await;
+    assert!(idle.get("/healthz").await.starts_with("HTTP/1.1 200"));
     // Longer than the head timeout, shorter than the idle timeout: still usable.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert!(
-        get(&mut idle, "/healthz")
-            .await
-            .unwrap()
-            .starts_with("HTTP/1.1 200")
-    );
+    assert!(idle.get("/healthz").await.starts_with("HTTP/1.1 200"));
     let started = Instant::now();
-    closed_within(&mut idle, Duration::from_secs(10))
+    idle.closed_within(Duration::from_secs(10))
         .await
         .expect("an idle connection is closed after the idle timeout");
     let took = started.elapsed();
@@ -217,41 +120,29 @@ async fn past_the_connection_cap_new_connections_wait_while_open_ones_are_served
     let server = start(&[("HTTP_MAX_CONNECTIONS", "4")]).await;
     let mut open = Vec::new();
     for _ in 0..4 {
-        let mut stream = connect(server.port).await;
-        assert!(
-            get(&mut stream, "/healthz")
-                .await
-                .unwrap()
-                .starts_with("HTTP/1.1 200")
-        );
+        let mut stream = RawConnection::open(server.port).await;
+        assert!(stream.get("/healthz").await.starts_with("HTTP/1.1 200"));
         open.push(stream);
     }
     // The fifth connection is made by the kernel's backlog but not served yet.
-    let mut waiting = connect(server.port).await;
+    let mut waiting = RawConnection::open(server.port).await;
     waiting
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
-        .await
-        .unwrap();
+        .send("GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await;
     assert!(
-        tokio::time::timeout(Duration::from_millis(700), read_response(&mut waiting))
+        tokio::time::timeout(Duration::from_millis(700), waiting.read_response())
             .await
             .is_err(),
         "a connection past the cap was served"
     );
     // The open connections still answer, probes included.
     for stream in &mut open {
-        assert!(
-            get(stream, "/healthz")
-                .await
-                .unwrap()
-                .starts_with("HTTP/1.1 200")
-        );
+        assert!(stream.get("/healthz").await.starts_with("HTTP/1.1 200"));
     }
     // One closes: the waiting one is served.
     drop(open.pop());
-    let answer = tokio::time::timeout(Duration::from_secs(5), read_response(&mut waiting))
+    let answer = tokio::time::timeout(Duration::from_secs(5), waiting.read_response())
         .await
-        .expect("the waiting connection is served once there is room")
-        .unwrap();
+        .expect("the waiting connection is served once there is room");
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 }

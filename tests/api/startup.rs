@@ -2,40 +2,11 @@
 //! healthcheck subcommand, a password kept out of the logs, and a clean stop on SIGTERM.
 
 use std::net::TcpListener;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_employee-db");
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn command(dir: &tempfile::TempDir, vars: &[(&str, &str)]) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("BIND_ADDRESS", "127.0.0.1")
-        .env("SQLITE_PATH", dir.path().join("db/employees.db"))
-        .env("BACKGROUND_CACHE_DIR", dir.path().join("cache"))
-        .env("STATIC_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/static"))
-        .envs(vars.iter().copied())
-        .stdin(Stdio::null());
-    cmd
-}
-
-fn run(vars: &[(&str, &str)]) -> Output {
-    let dir = tempfile::tempdir().unwrap();
-    command(&dir, vars).output().expect("run the binary")
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
+use crate::support::eventually;
+use crate::support::net::free_port;
+use crate::support::process::{Running, binary, run, stderr};
 
 #[test]
 fn an_unknown_colour_stops_before_binding_with_one_clear_line() {
@@ -83,108 +54,42 @@ fn a_port_in_use_is_one_line_naming_the_address_and_the_fix() {
     assert!(err.contains("PORT=8080"), "{err}");
 }
 
-pub struct Running {
-    child: Child,
-    pub port: u16,
-    dir: tempfile::TempDir,
-}
-
-impl Running {
-    pub fn start(args: &[&str], vars: &[(&str, &str)]) -> Running {
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let port_text = port.to_string();
-        let mut all = vec![("PORT", port_text.as_str())];
-        all.extend_from_slice(vars);
-        let child = command(&dir, &all)
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start the binary");
-        let running = Running { child, port, dir };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "the binary did not listen");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        running
-    }
-
-    fn get(&self, path: &str) -> String {
-        use std::io::{Read, Write};
-        let mut stream = std::net::TcpStream::connect(("127.0.0.1", self.port)).unwrap();
-        write!(stream, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").unwrap();
-        let mut text = String::new();
-        stream.read_to_string(&mut text).unwrap();
-        text
-    }
-
-    pub fn terminate(mut self) -> (Option<i32>, Duration, String) {
-        let started = Instant::now();
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let deadline = Instant::now() + Duration::from_secs(15);
-        let code = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status.code();
-            }
-            assert!(Instant::now() < deadline, "no exit within 15 s of SIGTERM");
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        let out = self.child.wait_with_output().unwrap();
-        let logs = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (code, started.elapsed(), logs)
-    }
-}
-
-#[test]
-fn the_colour_flag_wins_and_sigterm_exits_zero() {
-    let app = Running::start(&["--color", "blue2"], &[("APP_COLOR", "red")]);
-    let page = app.get("/");
+#[tokio::test]
+async fn the_colour_flag_wins_and_sigterm_exits_zero() {
+    let app = Running::start(&["--color", "blue2"], &[("APP_COLOR", "red")]).await;
+    app.get("/").await.assert(200, "theme-blue2");
+    let exit = app.terminate().await;
+    assert_eq!(exit.code, Some(0), "{}", exit.logs);
     assert!(
-        page.starts_with("HTTP/1.0 200") || page.starts_with("HTTP/1.1 200"),
-        "{page}"
+        exit.logs.contains("colour=\"blue2\"") || exit.logs.contains("colour=blue2"),
+        "{}",
+        exit.logs
     );
-    assert!(page.contains("theme-blue2"), "{page}");
-    let (code, _, logs) = app.terminate();
-    assert_eq!(code, Some(0), "{logs}");
-    assert!(
-        logs.contains("colour=\"blue2\"") || logs.contains("colour=blue2"),
-        "{logs}"
-    );
-    assert!(logs.contains("stopped"), "{logs}");
+    assert!(exit.logs.contains("stopped"), "{}", exit.logs);
 }
 
-#[test]
-fn healthcheck_subcommand_reports_the_local_server() {
-    let app = Running::start(&[], &[]);
+#[tokio::test]
+async fn healthcheck_subcommand_reports_the_local_server() {
+    let app = Running::start(&[], &[]).await;
     let port = app.port.to_string();
     let dir = tempfile::tempdir().unwrap();
-    let ok = command(&dir, &[("PORT", &port)])
+    let ok = binary(dir.path(), &[("PORT", &port)])
         .arg("healthcheck")
         .output()
         .unwrap();
     assert!(ok.status.success(), "{}", stderr(&ok));
     let closed = free_port().to_string();
-    let bad = command(&dir, &[("PORT", &closed)])
+    let bad = binary(dir.path(), &[("PORT", &closed)])
         .arg("healthcheck")
         .output()
         .unwrap();
     assert_eq!(bad.status.code(), Some(1));
     assert!(stderr(&bad).contains(&closed));
-    app.terminate();
+    app.terminate().await;
 }
 
-#[test]
-fn the_database_password_never_reaches_the_logs_or_pages() {
+#[tokio::test]
+async fn the_database_password_never_reaches_the_logs_or_pages() {
     let closed = free_port().to_string();
     let secret = "s3cr3t-Pa55word-for-logs";
     let app = Running::start(
@@ -195,23 +100,33 @@ fn the_database_password_never_reaches_the_logs_or_pages() {
             ("DBPWD", secret),
             ("RUST_LOG", "debug"),
         ],
-    );
-    std::thread::sleep(Duration::from_millis(700));
+    )
+    .await;
+    // The app has tried to log in with the password and reported the failure: the place
+    // a careless error message would repeat it.
+    eventually(
+        "a failed login reported",
+        Duration::from_secs(10),
+        async || app.logs().contains("database not reachable yet"),
+    )
+    .await;
+    app.get("/readyz").await.assert(503, "not ready");
     for path in ["/", "/readyz", "/employees"] {
-        let page = app.get(path);
-        assert!(!page.contains(secret), "{path}: {page}");
+        let page = app.get(path).await;
+        let answer = format!("{:?}\n{}", page.headers, page.body);
+        assert!(!answer.contains(secret), "{path}: {answer}");
     }
-    let (code, _, logs) = app.terminate();
-    assert_eq!(code, Some(0));
-    assert!(logs.contains("using MySQL"), "{logs}");
-    assert!(!logs.contains(secret), "{logs}");
+    let exit = app.terminate().await;
+    assert_eq!(exit.code, Some(0));
+    assert!(exit.logs.contains("using MySQL"), "{}", exit.logs);
+    assert!(!exit.logs.contains(secret), "{}", exit.logs);
 }
 
-#[test]
-fn json_logs_have_one_object_per_request() {
-    let app = Running::start(&[], &[("LOG_FORMAT", "json")]);
-    app.get("/about");
-    let (_, _, logs) = app.terminate();
+#[tokio::test]
+async fn json_logs_have_one_object_per_request() {
+    let app = Running::start(&[], &[("LOG_FORMAT", "json")]).await;
+    app.get("/about").await;
+    let logs = app.terminate().await.logs;
     let request_line = logs
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
@@ -225,43 +140,35 @@ fn json_logs_have_one_object_per_request() {
 #[tokio::test]
 async fn an_unexpected_failure_is_a_500_page_with_the_request_id_that_the_log_has() {
     use sqlx::Connection;
-    let app = Running::start(&[], &[]);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !app.get("/readyz").contains(" 200 ") {
-        assert!(Instant::now() < deadline, "never ready");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let app = Running::start(&[], &[]).await;
+    app.wait_until_ready(Duration::from_secs(10)).await;
     // Break the schema behind the app's back: the next query fails in a way no user
     // input can cause.
-    let url = format!(
-        "sqlite://{}",
-        app.dir.path().join("db/employees.db").display()
-    );
-    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let mut conn = sqlx::SqliteConnection::connect(&app.sqlite_url())
+        .await
+        .unwrap();
     sqlx::query("DROP TABLE employee")
         .execute(&mut conn)
         .await
         .unwrap();
     conn.close().await.unwrap();
 
-    let page = app.get("/employees");
+    let page = app.get("/employees").await;
+    page.assert(500, "Something went wrong");
     assert!(
-        page.starts_with("HTTP/1.0 500") || page.starts_with("HTTP/1.1 500"),
-        "{page}"
-    );
-    assert!(page.contains("Something went wrong"), "{page}");
-    assert!(
-        !page.to_lowercase().contains("no such table"),
-        "internals leaked: {page}"
+        !page.body.to_lowercase().contains("no such table"),
+        "internals leaked: {}",
+        page.body
     );
     let id = page
+        .body
         .split("<code>")
         .nth(1)
         .and_then(|rest| rest.split("</code>").next())
         .expect("request id on the page")
         .to_owned();
     assert_eq!(id.len(), 36, "{id}");
-    let (_, _, logs) = app.terminate();
+    let logs = app.terminate().await.logs;
     let line = logs
         .lines()
         .find(|l| l.contains("request failed"))

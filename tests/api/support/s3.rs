@@ -126,19 +126,25 @@ impl S3Server {
 
     /// The app's environment for `url` on this server, signed with `secret`.
     pub fn vars_with_secret(&self, url: &str, secret: &str) -> Vec<(String, String)> {
-        [
-            ("BACKGROUND_IMAGE_URL", url),
-            ("AWS_ENDPOINT_URL", &self.endpoint),
-            ("AWS_ACCESS_KEY_ID", ACCESS_KEY),
-            ("AWS_SECRET_ACCESS_KEY", secret),
-            ("AWS_REGION", "eu-west-1"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect()
+        client_vars(&self.endpoint, url, secret)
     }
 
     pub fn vars(&self, url: &str) -> Vec<(String, String)> {
         self.vars_with_secret(url, SECRET_KEY)
     }
+}
+
+/// The app's environment for `url` on the S3 endpoint at `endpoint` (this server, or one
+/// that misbehaves), signed with the test key pair's access key and `secret`.
+pub fn client_vars(endpoint: &str, url: &str, secret: &str) -> Vec<(String, String)> {
+    [
+        ("BACKGROUND_IMAGE_URL", url),
+        ("AWS_ENDPOINT_URL", endpoint),
+        ("AWS_ACCESS_KEY_ID", ACCESS_KEY),
+        ("AWS_SECRET_ACCESS_KEY", secret),
+        ("AWS_REGION", "eu-west-1"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
 }
