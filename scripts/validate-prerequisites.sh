@@ -7,7 +7,7 @@ set -euo pipefail
 
 usage() {
   cat <<'EOF'
-Usage: scripts/validate-prerequisites.sh [-h] [-n NAMESPACE] [--tools-only]
+Usage: scripts/validate-prerequisites.sh [-h] [-n NAMESPACE] [--https] [--tools-only]
 
 Checks, in order:
   tools        aws >= 2, kubectl >= 1.31, curl, jq, git (required);
@@ -16,12 +16,16 @@ Checks, in order:
   AWS          the caller identity (aws sts get-caller-identity) and a region
   cluster      kubectl reaches the API server and may apply the manifests
   add-ons      EBS CSI driver (volumes), EKS Pod Identity agent (S3 access),
-               metrics API (autoscaling)
+               metrics API (autoscaling), AWS Load Balancer Controller running
+               (the app's NLB, and the ALB of the alb-https overlay)
+  HTTPS        with --https: the IngressClass alb, k8s-overlays/alb-https/settings.env
+               filled in (not placeholders), its ACM certificate issued
   namespace    NAMESPACE exists, with the Secrets mysql-root and mysql-app
   after apply  the app's ServiceAccount may list namespaces and may not read Secrets
 
 Options:
   -n NAMESPACE  namespace of the app (default: clo835)
+  --https       also check what k8s-overlays/alb-https(-sign-in) needs
   --tools-only  check the local tools only (no AWS or cluster calls)
   -h, --help    show this help
 EOF
@@ -29,6 +33,8 @@ EOF
 
 namespace=clo835
 tools_only=false
+https=false
+settings="$(cd "$(dirname "$0")/.." && pwd)/k8s-overlays/alb-https/settings.env"
 while [[ $# -gt 0 ]]; do
   case "$1" in
     -h | --help) usage; exit 0 ;;
@@ -38,6 +44,7 @@ while [[ $# -gt 0 ]]; do
       shift
       ;;
     --tools-only) tools_only=true ;;
+    --https) https=true ;;
     *) usage >&2; exit 2 ;;
   esac
   shift
@@ -145,10 +152,42 @@ if kubectl --namespace kube-system get daemonset eks-pod-identity-agent >/dev/nu
 else
   warn "EKS Pod Identity agent not found: the background image needs it (or an IRSA annotation)"
 fi
-if kubectl get apiservice v1beta1.metrics.k8s.io >/dev/null 2>&1; then
+# Registered is not enough: the APIService must be Available (metrics-server answering).
+if [[ "$(kubectl get apiservice v1beta1.metrics.k8s.io \
+  -o jsonpath='{.status.conditions[?(@.type=="Available")].status}' 2>/dev/null)" == True ]]; then
   pass "metrics API available (HorizontalPodAutoscaler)"
 else
-  warn "no metrics API (metrics-server): the HorizontalPodAutoscaler cannot scale"
+  fail "no metrics API (the metrics-server add-on): the HorizontalPodAutoscaler would never scale"
+fi
+available="$(kubectl --namespace kube-system get deployment aws-load-balancer-controller \
+  -o jsonpath='{.status.availableReplicas}' 2>/dev/null || true)"
+if [[ "${available:-0}" -ge 1 ]]; then
+  pass "AWS Load Balancer Controller running (${available} available)"
+else
+  fail "AWS Load Balancer Controller not running in kube-system: the app's Service would get no load balancer"
+fi
+
+if [[ "${https}" == true ]]; then
+  echo "HTTPS (k8s-overlays/alb-https)"
+  if kubectl get ingressclass alb >/dev/null 2>&1; then
+    pass "IngressClass alb exists"
+  else
+    fail "IngressClass alb missing (the load balancer controller's chart creates it)"
+  fi
+  domain="$(sed -n 's/^DOMAIN_NAME=//p' "${settings}" 2>/dev/null || true)"
+  certificate="$(sed -n 's/^CERTIFICATE_ARN=//p' "${settings}" 2>/dev/null || true)"
+  if [[ -z "${domain}" || "${domain}" == app.example.com || "${certificate}" == *:000000000000:* ]]; then
+    fail "k8s-overlays/alb-https/settings.env holds placeholders: run scripts/configure-alb-https.sh"
+  else
+    pass "settings.env names ${domain}"
+    status="$(aws acm describe-certificate --certificate-arn "${certificate}" \
+      --query Certificate.Status --output text 2>&1 || true)"
+    if [[ "${status}" == ISSUED ]]; then
+      pass "certificate for ${domain} issued"
+    else
+      fail "certificate ${certificate} is not issued: ${status}"
+    fi
+  fi
 fi
 
 echo "Namespace ${namespace}"

@@ -38,6 +38,10 @@ module "eks" {
         service_account = "ebs-csi-controller-sa"
       }]
     }
+    # CPU readings for the HorizontalPodAutoscaler (k8s-manifests/autoscaling.yaml):
+    # EKS installs no metrics-server by itself, and without it the autoscaler
+    # never scales. Needs nodes to run on, so it is created after them.
+    metrics-server = {}
   }
 
   eks_managed_node_groups = {
@@ -72,7 +76,7 @@ module "eks" {
       principal_arn = module.ci_role.arn
       policy_associations = {
         admin = {
-          policy_arn = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+          policy_arn = "arn:${data.aws_partition.current.partition}:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
           access_scope = {
             type = "cluster"
           }
@@ -86,7 +90,7 @@ module "eks" {
 # by the add-on above.
 module "ebs_csi_pod_identity" {
   source  = "terraform-aws-modules/eks-pod-identity/aws"
-  version = "2.6.0"
+  version = "2.8.1"
 
   name = "${var.name}-ebs-csi"
 

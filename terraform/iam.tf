@@ -4,7 +4,7 @@
 
 module "app_pod_identity" {
   source  = "terraform-aws-modules/eks-pod-identity/aws"
-  version = "2.6.0"
+  version = "2.8.1"
 
   name        = "${var.name}-app"
   description = "employee-db pods (${local.app_namespace}/${local.app_service_account}): read background images"
@@ -43,12 +43,19 @@ module "github_oidc_provider" {
 locals {
   # Exact OIDC subjects (no wildcards): pushes to main of the one repository,
   # and, only when CI deployment is on, jobs in the deploy environment (whose
-  # tokens carry the environment instead of the branch).
+  # tokens carry the environment instead of the branch). github_repository is
+  # either owner/name (the subject of older repositories) or
+  # owner@OWNER_ID/name@REPO_ID (GitHub's immutable subject: repositories
+  # created, renamed or transferred since mid-2026, or opted in); the token
+  # carries exactly one of the two, and the trust names exactly that one.
   ci_oidc_subjects = {
     push   = "repo:${var.github_repository}:ref:refs/heads/main"
     deploy = "repo:${var.github_repository}:environment:${var.github_deploy_environment}"
   }
+  github_repository_name = replace(var.github_repository, "/@[0-9]+/", "")
+}
 
+locals {
   # What the workflow's image and publish jobs do in the one repository, and
   # nothing more. Everything they push is blobs plus manifests: the per-architecture
   # images (by digest), the tagged multi-arch index with BuildKit's provenance and
@@ -95,7 +102,7 @@ module "ci_role" {
   version = "6.2.3"
 
   name        = "${var.name}-github-ci"
-  description = "GitHub Actions of ${var.github_repository}: push images to ${var.ecr_repository_name}"
+  description = "GitHub Actions of ${local.github_repository_name}: push images to ${var.ecr_repository_name}"
 
   enable_github_oidc = true
   oidc_subjects      = var.enable_ci_deploy ? values(local.ci_oidc_subjects) : [local.ci_oidc_subjects.push]

@@ -49,3 +49,29 @@ output "github_actions_variables" {
     var.enable_ci_deploy ? { EKS_CLUSTER_NAME = module.eks.cluster_name } : {},
   )
 }
+
+output "lb_controller_role_arn" {
+  description = "IAM role the AWS Load Balancer Controller gets through EKS Pod Identity (kube-system/aws-load-balancer-controller)."
+  value       = module.lb_controller_pod_identity.iam_role_arn
+}
+
+# Read by scripts/configure-alb-https.sh, which writes them to
+# k8s-manifests/overlays/alb-https/settings.env for the Ingress.
+output "alb_https_settings" {
+  description = "Values for the alb-https overlay (null without domain_name): the domain, the certificate, the Route 53 zone and, with enable_sign_in, the Cognito user pool the load balancer signs users in with."
+  value = local.https_enabled ? {
+    domain_name     = var.domain_name
+    hosted_zone_id  = var.hosted_zone_id
+    certificate_arn = module.certificate[0].acm_certificate_arn
+    sign_in = var.enable_sign_in ? {
+      userPoolARN      = aws_cognito_user_pool.sign_in[0].arn
+      userPoolClientID = aws_cognito_user_pool_client.load_balancer[0].id
+      userPoolDomain   = aws_cognito_user_pool_domain.sign_in[0].domain
+    } : null
+  } : null
+}
+
+output "sign_in_user_pool_id" {
+  description = "Cognito user pool of the sign-in page (null unless enable_sign_in); add users to it as terraform/README.md shows."
+  value       = var.enable_sign_in ? aws_cognito_user_pool.sign_in[0].id : null
+}

@@ -2,7 +2,7 @@
 # reads objects with its own IAM role (see iam.tf).
 module "backgrounds_bucket" {
   source  = "terraform-aws-modules/s3-bucket/aws"
-  version = "5.16.1"
+  version = "5.15.4"
 
   bucket        = local.background_bucket_name
   force_destroy = var.force_destroy
@@ -48,11 +48,15 @@ module "backgrounds_bucket" {
 
 module "sample_background" {
   source  = "terraform-aws-modules/s3-bucket/aws//modules/object"
-  version = "5.16.1"
+  version = "5.15.4"
 
   bucket       = module.backgrounds_bucket.s3_bucket_id
   key          = var.background_image_key
   file_source  = "${path.module}/../static/sample-background.jpg"
   etag         = filemd5("${path.module}/../static/sample-background.jpg")
   content_type = "image/jpeg"
+
+  # S3 allows 10 tags per object, and the provider's default tags (providers.tf,
+  # plus whatever var.tags adds) could exceed that; the bucket carries them.
+  override_default_tags = true
 }

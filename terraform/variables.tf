@@ -137,12 +137,15 @@ variable "node_disk_size_gib" {
 }
 
 variable "github_repository" {
-  description = "The one GitHub repository (owner/name) whose main branch may push images, e.g. my-org/employee-db."
+  description = "The one GitHub repository whose main branch may push images, as its OIDC tokens name it: owner/name (e.g. my-org/employee-db), or owner@OWNER_ID/name@REPO_ID for a repository on GitHub's immutable subject claims (terraform/README.md says how to tell)."
   type        = string
 
   validation {
-    condition     = can(regex("^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}$", var.github_repository))
-    error_message = "github_repository must be owner/name, without wildcards."
+    condition = anytrue([
+      can(regex("^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}$", var.github_repository)),
+      can(regex("^[A-Za-z0-9][A-Za-z0-9-]{0,38}@[0-9]{1,20}/[A-Za-z0-9._-]{1,100}@[0-9]{1,20}$", var.github_repository)),
+    ])
+    error_message = "github_repository must be owner/name or owner@OWNER_ID/name@REPO_ID (numeric IDs on both or neither), without wildcards."
   }
 }
 
@@ -210,6 +213,39 @@ variable "background_image_key" {
   validation {
     condition     = can(regex("^[A-Za-z0-9!_.*'()/-]+$", var.background_image_key)) && !startswith(var.background_image_key, "/")
     error_message = "background_image_key must be a plain object key that does not start with a slash."
+  }
+}
+
+variable "domain_name" {
+  description = "Name the app is served at over HTTPS (e.g. app.example.com), through an Application Load Balancer with an ACM certificate (k8s-manifests/overlays/alb-https). Empty: plain HTTP on the Network Load Balancer's own name."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.domain_name == "" || (length(var.domain_name) <= 253 && can(regex("^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\.)+[a-z]{2,63}$", var.domain_name)))
+    error_message = "domain_name must be empty or a lower-case DNS name such as app.example.com."
+  }
+}
+
+variable "hosted_zone_id" {
+  description = "ID of the Route 53 public hosted zone that holds domain_name (e.g. Z0123456789ABCDEFGHIJ); ACM validates the certificate with a record there. Needed with domain_name."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = (var.hosted_zone_id == "") == (var.domain_name == "") && (var.hosted_zone_id == "" || can(regex("^Z[A-Z0-9]{1,31}$", var.hosted_zone_id)))
+    error_message = "hosted_zone_id must be set (a Route 53 zone ID such as Z0123456789ABCDEFGHIJ) exactly when domain_name is set."
+  }
+}
+
+variable "enable_sign_in" {
+  description = "Put a Cognito sign-in page in front of the app: the load balancer authenticates every request before it reaches the app. Needs domain_name. Users are added by an administrator (terraform/README.md)."
+  type        = bool
+  default     = false
+
+  validation {
+    condition     = !var.enable_sign_in || var.domain_name != ""
+    error_message = "enable_sign_in needs domain_name: the sign-in flow returns to https://<domain_name>/oauth2/idpresponse."
   }
 }
 

@@ -2,11 +2,11 @@
 # Container image, docker compose and Kubernetes (Dockerfile, docker-compose.yml,
 # k8s-manifests/) and the operator scripts, checked without Docker, a cluster or AWS:
 #
-#   - render: kubectl kustomize k8s-manifests renders;
-#   - schema: every rendered object, and the Secret template, validates against the
+#   - render: kubectl kustomize renders k8s-manifests and each overlay in k8s-overlays/;
+#   - schema: every rendered object (base and overlays), and the Secret template, validates against the
 #     Kubernetes schema of EKS's version and of the newest release (strict: unknown
 #     fields fail);
-#   - checkov: policies on the rendered manifests and the Dockerfile with zero
+#   - checkov: policies on the rendered base and overlays and the Dockerfile with zero
 #     failures (skips: .checkov.yaml and checkov.io/skip annotations, each with its
 #     reason), and secret scanning of the compose file, manifests and Dockerfile;
 #   - hadolint on the Dockerfile; shellcheck on scripts/*.sh, scripts/checks/*.sh, scripts/lib/*.sh, scripts/images/*.sh;
@@ -37,6 +37,8 @@ ensure_pip \
   "check-jsonschema==0.39.0" \
   "pytest==8.4.2" \
   "PyYAML==6.0.4"
+# The operator scripts' JSON handling (configure-alb-https.sh, change-background.sh).
+ensure_apt jq
 # ensure_venv put the venv first on PATH: these are the pinned tools, not the machine's.
 for tool in kubectl hadolint shellcheck; do
   [[ "$(command -v "${tool}")" == "${VENV}/bin/${tool}" ]] || {
@@ -48,6 +50,7 @@ done
 work="$(mktemp -d)"
 trap 'rm -rf "${work}"' EXIT
 rendered="${work}/rendered.yaml"
+OVERLAYS=(k8s-overlays/*/)
 failed=()
 
 # step NAME COMMAND...: runs one check, remembers a failure and goes on.
@@ -63,13 +66,29 @@ step() {
   fi
 }
 
-render() { kubectl kustomize k8s-manifests >"${rendered}"; }
+render() {
+  local overlay status=0
+  kubectl kustomize k8s-manifests >"${rendered}" || status=1
+  for overlay in "${OVERLAYS[@]}"; do
+    kubectl kustomize "${overlay}" >"${work}/$(basename "${overlay}").yaml" || status=1
+  done
+  return "${status}"
+}
+
+# The rendered overlays, one file each.
+rendered_overlays() {
+  local overlay
+  for overlay in "${OVERLAYS[@]}"; do
+    echo "${work}/$(basename "${overlay}").yaml"
+  done
+}
 
 schema() {
   local version status=0
   for version in "${K8S_VERSIONS[@]}"; do
+    # shellcheck disable=SC2046 # one path per overlay, no spaces
     kubernetes-validate --strict --quiet --kubernetes-version "${version}" \
-      "${rendered}" k8s-manifests/secrets.example.yaml || status=1
+      "${rendered}" $(rendered_overlays) k8s-manifests/secrets.example.yaml || status=1
   done
   [[ -s "${rendered}" ]] && echo "$(grep -c '^kind:' "${rendered}") objects valid for Kubernetes ${K8S_VERSIONS[*]}"
   return "${status}"
@@ -87,6 +106,12 @@ checkov_run() {
 checkov_policies() {
   local status=0
   checkov_run k8s --framework kubernetes --file "${rendered}" || status=1
+  local overlay name
+  for overlay in $(rendered_overlays); do
+    name="$(basename "${overlay}" .yaml)"
+    checkov_run "${name}" --framework kubernetes --file "${overlay}" || status=1
+    python scripts/checks/checkov_ran.py "${work}/${name}.json" || status=1
+  done
   checkov_run docker --framework dockerfile --file Dockerfile || status=1
   # checkov skips a file it cannot parse and still exits 0: make sure checks ran.
   python scripts/checks/checkov_ran.py "${work}/k8s.json" || status=1
@@ -95,13 +120,13 @@ checkov_policies() {
 }
 
 checkov_secrets() {
-  local files=(docker-compose.yml Dockerfile k8s-manifests/*.yaml k8s-manifests/*.env)
+  local files=(docker-compose.yml Dockerfile k8s-manifests/*.yaml k8s-manifests/*.env k8s-overlays/*/*)
   checkov_run secrets --framework secrets "${files[@]/#/--file=}"
 }
 
 shellcheck_scripts() { shellcheck --external-sources scripts/*.sh scripts/checks/*.sh scripts/lib/*.sh scripts/images/*.sh; }
 
-yaml_lint() { yamllint --strict docker-compose.yml k8s-manifests .yamllint.yaml .checkov.yaml; }
+yaml_lint() { yamllint --strict docker-compose.yml k8s-manifests k8s-overlays .yamllint.yaml .checkov.yaml; }
 
 compose_schema() { check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yml; }
 
@@ -123,7 +148,7 @@ tests() {
 echo "tools: $(kubectl version --client | head -n 1), $(hadolint --version), checkov $(checkov --version)," \
   "$(shellcheck --version | sed -n 's/^version: /shellcheck /p'), $(yamllint --version)"
 
-step "render: kubectl kustomize k8s-manifests" render
+step "render: kubectl kustomize k8s-manifests ${OVERLAYS[*]}" render
 step "schema: kubernetes-validate ${K8S_VERSIONS[*]}" schema
 step "checkov: rendered manifests and Dockerfile" checkov_policies
 step "checkov: secrets in compose, manifests, Dockerfile" checkov_secrets

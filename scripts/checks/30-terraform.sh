@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Terraform (terraform/): formatting, checkov policies, and the facts that
 # tests/offline/test_terraform.py pins down (private bucket, immutable images,
-# OIDC trust pinned to one repository and branch, least-privilege roles), plus the
-# variable validations, run by real Terraform on variables.tf alone.
+# OIDC trust pinned to one repository and branch, least-privilege roles, every module
+# and chart pinned to the release checked upstream), plus the variable validations,
+# run by real Terraform on variables.tf alone.
 #
 # `terraform init` cannot fetch the providers and modules from the build machines,
 # so `terraform validate`/`plan` of the whole module cannot run here;

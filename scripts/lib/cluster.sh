@@ -21,7 +21,9 @@ resolve_app_url() {
   if [[ -z "${url}" ]]; then
     local host
     host="$(k get service employee-db -o jsonpath='{.status.loadBalancer.ingress[0].hostname}{.status.loadBalancer.ingress[0].ip}')"
-    [[ -n "${host}" ]] || die "Service employee-db has no load balancer address yet; pass -u URL"
+    # Empty too with the alb-https overlay (the Service is ClusterIP there): pass
+    # -u https://<domain>, or, behind the sign-in page, a kubectl port-forward URL.
+    [[ -n "${host}" ]] || die "Service employee-db has no load balancer address; pass -u URL (https://<domain> with the alb-https overlay)"
     url="http://${host}"
   fi
 }

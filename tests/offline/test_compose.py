@@ -4,7 +4,9 @@ The file's syntax is checked against the Compose specification's JSON schema by
 scripts/checks/20-deploy.sh; these tests check that the services fit together.
 """
 
+import os
 import re
+import subprocess
 
 import yaml
 
@@ -80,3 +82,74 @@ def test_every_image_is_pinned_to_a_version():
         image = service["image"]
         repository, _, tag = image.rpartition(":")
         assert repository and tag not in ("", "latest"), f"{name}: {image}"
+
+
+def test_the_store_gets_only_its_keys_so_it_creates_no_bucket_itself():
+    """SeaweedFS `mini` creates the bucket named by S3_BUCKET at start, racing the seed."""
+    store = SERVICES["objectstore"]
+    assert set(store["environment"]) == {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
+    assert not any(arg.startswith("-bucket") for arg in store["command"])
+
+
+def test_the_store_runs_only_the_s3_gateway_and_reports_nothing_home():
+    command = SERVICES["objectstore"]["command"]
+    assert command[0] == "mini"
+    for flag in ("-admin.ui=false", "-webdav=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
+                 "-master.telemetry=false"):
+        assert flag in command, flag
+
+
+def run_seed(tmp_path, create_bucket_answer: str, exit_code: int) -> subprocess.CompletedProcess:
+    """The seed job's command, under sh, with a stand-in `aws` that answers create-bucket so."""
+    fake = tmp_path / "aws"
+    fake.write_text(
+        "#!/bin/sh\n"
+        f'if [ "$2" = create-bucket ]; then echo "{create_bucket_answer}" >&2; exit {exit_code}; fi\n'
+        'echo "$@" >> "$CALLS"\n'
+    )
+    fake.chmod(0o755)
+    seed = SERVICES["objectstore-seed"]
+    script = seed["command"][0].replace("$$", "$")  # compose's escape for a literal $
+    environment = {"PATH": f"{tmp_path}:/usr/bin:/bin", "S3_BUCKET": "b", "CALLS": str(tmp_path / "calls")}
+    return subprocess.run([*seed["entrypoint"], script], env=environment, capture_output=True, text=True,
+                          timeout=30)
+
+
+def test_seed_tolerates_a_bucket_that_exists(tmp_path):
+    for answer in ("An error occurred (BucketAlreadyOwnedByYou) when calling the CreateBucket operation",
+                   "An error occurred (BucketAlreadyExists) when calling the CreateBucket operation"):
+        result = run_seed(tmp_path, answer, 254)
+        assert result.returncode == 0, result.stderr
+        assert "seeded s3://b/sample-background.jpg" in result.stdout
+    assert "s3 cp" in (tmp_path / "calls").read_text()
+
+
+def test_seed_fails_on_any_other_error(tmp_path):
+    result = run_seed(tmp_path, "An error occurred (AccessDenied) when calling the CreateBucket operation", 254)
+    assert result.returncode == 1
+    assert "AccessDenied" in result.stderr
+    assert not os.path.exists(tmp_path / "calls"), "nothing is uploaded after a failed create"
+
+
+def test_seed_entrypoint_is_a_strict_shell():
+    assert SERVICES["objectstore-seed"]["entrypoint"] == ["/bin/sh", "-ec"]
+
+
+def test_mysql_is_the_current_84_patch_release():
+    """Docker Hub rebuilds only the newest patch of a series; 8.4.10 was the newest
+    8.4 in docker-library/mysql's versions.json when checked (2026-11-28)."""
+    assert DB["image"] == "mysql:8.4.10"
+    mysql_manifest = (ROOT / "k8s-manifests" / "mysql.yaml").read_text()
+    assert f"image: {DB['image']}" in mysql_manifest, "compose and Kubernetes run the same MySQL"
+
+
+def test_start_interval_names_the_docker_engine_it_needs():
+    assert "start_interval" in DB["healthcheck"]
+    assert "Docker Engine 25 or later" in (ROOT / "docker-compose.yml").read_text()
+    assert "Docker Engine 25" in (ROOT / "README.md").read_text()
+
+
+def test_local_run_shuts_down_without_a_load_balancer_delay():
+    environment = APP["environment"]
+    assert environment["SHUTDOWN_DELAY_SECS"] == "0"
+    assert int(environment["SHUTDOWN_DRAIN_SECS"]) > 0

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -30,6 +31,7 @@ OPERATOR_SCRIPTS = [
     "test-functionality.sh",
     "test-data-persistence.sh",
     "change-background.sh",
+    "configure-alb-https.sh",
 ]
 
 
@@ -318,3 +320,250 @@ def test_change_background_gives_up_when_the_app_never_picks_the_change_up(fake_
     result = change_background(environment, ShowsNoImage, "-t", "4", "s3://new-bucket/new.jpg")
     assert result.returncode == 1
     assert "did not show s3://new-bucket/new.jpg within 4s" in result.stderr
+
+
+# --- HTTPS: settings from Terraform, the domain's record, the prerequisites -------------
+
+SETTINGS = {
+    "domain_name": "app.example.org",
+    "hosted_zone_id": "Z0123456789ABCDEFGHIJ",
+    "certificate_arn": "arn:aws:acm:eu-west-1:123456789012:certificate/4b0c6f7e-1111-2222-3333-444455556666",
+}
+POOL = {"userPoolARN": "arn:aws:cognito-idp:eu-west-1:123456789012:userpool/eu-west-1_Abc",
+        "userPoolClientID": "client", "userPoolDomain": "clo835-123456789012"}
+
+
+def stand_in(bin_dir, name: str, body: str) -> None:
+    path = bin_dir / name
+    path.write_text(f"#!{sys.executable}\nimport json, os, sys\n{body}")
+    path.chmod(0o755)
+
+
+@pytest.fixture
+def checkout(tmp_path):
+    """A copy of the script beside a copy of the overlay, with stand-in CLIs on PATH."""
+    (tmp_path / "scripts").mkdir()
+    script = tmp_path / "scripts" / "configure-alb-https.sh"
+    script.write_text((SCRIPTS / "configure-alb-https.sh").read_text())
+    overlay = tmp_path / "k8s-overlays" / "alb-https"
+    overlay.mkdir(parents=True)
+    (overlay / "settings.env").write_text((ROOT / "k8s-overlays" / "alb-https" / "settings.env").read_text())
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    environment = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "CALLS": str(tmp_path / "calls.jsonl")}
+    return script, overlay / "settings.env", bin_dir, environment
+
+
+def fake_terraform(bin_dir, output) -> None:
+    stand_in(bin_dir, "terraform", f"""
+assert sys.argv[1].startswith("-chdir=") and sys.argv[2:] == ["output", "-json", "alb_https_settings"], sys.argv
+print(json.dumps({output!r}))
+""")
+
+
+def env_file(path) -> dict:
+    return dict(line.split("=", 1) for line in path.read_text().splitlines() if line and not line.startswith("#"))
+
+
+def test_configure_writes_terraforms_values_for_the_overlay(checkout):
+    script, settings, bin_dir, environment = checkout
+    fake_terraform(bin_dir, {**SETTINGS, "sign_in": None})
+    result = run(script, env=environment)
+    assert result.returncode == 0, result.stderr
+    assert env_file(settings) == {
+        "DOMAIN_NAME": "app.example.org",
+        "HOSTED_ZONE_ID": "Z0123456789ABCDEFGHIJ",
+        "CERTIFICATE_ARN": SETTINGS["certificate_arn"],
+        "SIGN_IN_COGNITO": "",
+    }
+    assert "next: kubectl apply -k k8s-overlays/alb-https\n" in result.stdout
+
+
+def test_configure_with_sign_in_writes_the_user_pool_and_names_the_sign_in_overlay(checkout):
+    script, settings, bin_dir, environment = checkout
+    fake_terraform(bin_dir, {**SETTINGS, "sign_in": POOL})
+    result = run(script, env=environment)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(env_file(settings)["SIGN_IN_COGNITO"]) == POOL
+    assert "next: kubectl apply -k k8s-overlays/alb-https-sign-in" in result.stdout
+
+
+def test_configure_without_a_domain_says_what_to_set(checkout):
+    script, settings, bin_dir, environment = checkout
+    before = settings.read_text()
+    fake_terraform(bin_dir, None)
+    result = run(script, env=environment)
+    assert result.returncode == 1
+    assert "set domain_name and hosted_zone_id" in result.stderr
+    assert settings.read_text() == before
+
+
+def dns_stand_ins(bin_dir, hostname: str) -> None:
+    stand_in(bin_dir, "kubectl", f"""
+assert sys.argv[1:5] == ["--namespace", "clo835", "get", "ingress"], sys.argv
+print({hostname!r}, end="")
+""")
+    stand_in(bin_dir, "aws", """
+args = sys.argv[1:]
+if args[:2] == ["elbv2", "describe-load-balancers"]:
+    print(json.dumps({"LoadBalancers": [
+        {"DNSName": "other-1.eu-west-1.elb.amazonaws.com", "CanonicalHostedZoneId": "ZWRONG"},
+        {"DNSName": "k8s-clo835-employee-abc.eu-west-1.elb.amazonaws.com", "CanonicalHostedZoneId": "Z32O12XQLNTSW2"},
+    ]}))
+elif args[:2] == ["route53", "change-resource-record-sets"]:
+    with open(os.environ["CALLS"], "a") as f:
+        f.write(json.dumps(args) + "\\n")
+else:
+    sys.exit("fake aws: unexpected " + " ".join(args))
+""")
+
+
+def test_dns_points_the_domain_at_the_ingresss_load_balancer(checkout):
+    script, settings, bin_dir, environment = checkout
+    fake_terraform(bin_dir, {**SETTINGS, "sign_in": None})
+    assert run(script, env=environment).returncode == 0
+    dns_stand_ins(bin_dir, "k8s-clo835-employee-abc.eu-west-1.elb.amazonaws.com")
+    result = run(script, "--dns", env=environment)
+    assert result.returncode == 0, result.stderr
+    [call] = [json.loads(line) for line in open(environment["CALLS"])]
+    assert call[call.index("--hosted-zone-id") + 1] == "Z0123456789ABCDEFGHIJ"
+    [change] = json.loads(call[call.index("--change-batch") + 1])["Changes"]
+    assert change["Action"] == "UPSERT"
+    record = change["ResourceRecordSet"]
+    assert record["Name"] == "app.example.org" and record["Type"] == "A"
+    assert record["AliasTarget"] == {"HostedZoneId": "Z32O12XQLNTSW2",
+                                     "DNSName": "dualstack.k8s-clo835-employee-abc.eu-west-1.elb.amazonaws.com",
+                                     "EvaluateTargetHealth": True}
+    assert run(script, "--remove-dns", env=environment).returncode == 0
+    assert json.loads(open(environment["CALLS"]).readlines()[1])[-1].count('"DELETE"') == 1
+
+
+def test_dns_refuses_placeholder_settings(checkout):
+    script, _, bin_dir, environment = checkout
+    dns_stand_ins(bin_dir, "k8s-clo835-employee-abc.eu-west-1.elb.amazonaws.com")
+    result = run(script, "--dns", env=environment)
+    assert result.returncode == 1
+    assert "placeholders" in result.stderr
+
+
+CLUSTER = """
+state = json.load(open(os.environ["CLUSTER"]))
+args = [a for a in sys.argv[1:] if not a.startswith("--request-timeout")]
+if args[:2] == ["--namespace", "kube-system"] and args[2:4] == ["get", "deployment"]:
+    print(state.get("controller", ""), end="") if state.get("controller") else sys.exit(1)
+elif args[:1] == ["version"]:
+    print("Client Version: v1.35.0\\nServer Version: v1.35.2")
+elif args[:3] == ["config", "current-context"][:3]:
+    print("test")
+elif args[:2] == ["auth", "can-i"]:
+    print("no" if "secrets" in args else "yes")
+elif args[:2] == ["get", "apiservice"]:
+    print(state.get("metrics", ""), end="") if state.get("metrics") is not None else sys.exit(1)
+elif args[:2] == ["get", "ingressclass"]:
+    sys.exit(0 if state.get("ingressclass") else 1)
+elif "get" in args:
+    print("eA==", end="")  # every other object exists; Secrets hold a value
+else:
+    sys.exit("fake kubectl: unexpected " + " ".join(args))
+"""
+
+
+def prerequisites(tmp_path, *args, **cluster):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    stand_in(bin_dir, "kubectl", CLUSTER)
+    stand_in(bin_dir, "aws", """
+if sys.argv[1:3] == ["sts", "get-caller-identity"]:
+    print("arn:aws:iam::123456789012:user/test")
+elif sys.argv[1:3] == ["acm", "describe-certificate"]:
+    print("PENDING_VALIDATION")
+elif sys.argv[1:2] == ["--version"]:
+    print("aws-cli/2.30.0")
+else:
+    print("")
+""")
+    (tmp_path / "cluster.json").write_text(json.dumps(cluster))
+    environment = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "CLUSTER": str(tmp_path / "cluster.json"),
+                   "AWS_REGION": "eu-west-1"}
+    return run(SCRIPTS / "validate-prerequisites.sh", *args, env=environment)
+
+
+def test_prerequisites_pass_with_metrics_api_and_controller(tmp_path):
+    result = prerequisites(tmp_path, metrics="True", controller="2")
+    assert "PASS  metrics API available" in result.stdout
+    assert "PASS  AWS Load Balancer Controller running (2 available)" in result.stdout
+    assert result.returncode == 0, result.stdout
+
+
+def test_prerequisites_fail_without_the_metrics_api(tmp_path):
+    for metrics in (None, "False"):
+        result = prerequisites(tmp_path, metrics=metrics, controller="2")
+        assert result.returncode == 1
+        assert "FAIL  no metrics API" in result.stdout
+
+
+def test_prerequisites_fail_without_the_load_balancer_controller(tmp_path):
+    result = prerequisites(tmp_path, metrics="True", controller="")
+    assert result.returncode == 1
+    assert "FAIL  AWS Load Balancer Controller not running" in result.stdout
+
+
+def test_prerequisites_for_https_check_the_overlays_settings(tmp_path):
+    result = prerequisites(tmp_path, "--https", metrics="True", controller="1", ingressclass=True)
+    assert "PASS  IngressClass alb exists" in result.stdout
+    # The committed settings.env holds placeholders until configure-alb-https.sh runs.
+    assert "FAIL  k8s-overlays/alb-https/settings.env holds placeholders" in result.stdout
+    assert result.returncode == 1
+
+
+# --- The ConfigMap, read by the real app ----------------------------------------------
+
+
+def status(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def test_the_config_maps_settings_start_the_app_and_its_shutdown_begins_with_readiness(tmp_path):
+    """Every value in the rendered ConfigMap is one the app accepts (it refuses to start
+    on an invalid one), and the shutdown settings behave as the manifests assume: on
+    SIGTERM /readyz fails at once while the app keeps serving through the delay."""
+    binary = os.environ.get("EMPLOYEE_DB_BIN")
+    if not binary:
+        pytest.skip("EMPLOYEE_DB_BIN is not set: scripts/checks/20-deploy.sh builds the app and sets it")
+    from deploy_helpers import one
+
+    data = one("ConfigMap", "employee-db-config")["data"]
+    assert int(data["SHUTDOWN_DELAY_SECS"]) >= 5, "the checks below run within the delay"
+    port = free_port()
+    environment = {
+        **data,
+        "PATH": os.environ["PATH"],
+        # What the pod adds: the Secret's credentials and its own port and folders.
+        "DBUSER": "employee_app",
+        "DBPWD": "unused",
+        "PORT": str(port),
+        "BIND_ADDRESS": "127.0.0.1",
+        "BACKGROUND_CACHE_DIR": str(tmp_path / "cache"),
+        "STATIC_DIR": str(ROOT / "static"),
+        # No MySQL here: the app starts anyway and keeps retrying.
+        "DBHOST": "mysql.invalid",
+    }
+    log = (tmp_path / "app.log").open("w")
+    process = subprocess.Popen([binary], cwd=tmp_path, env=environment, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_for(f"http://127.0.0.1:{port}/healthz")
+        process.terminate()
+        time.sleep(0.5)
+        code, body = status(f"http://127.0.0.1:{port}/readyz")
+        assert (code, body.strip()) == (503, "not ready: shutting down")
+        assert status(f"http://127.0.0.1:{port}/healthz")[0] == 200
+        assert status(f"http://127.0.0.1:{port}/about")[0] == 200
+        assert process.poll() is None, "the app must keep serving through SHUTDOWN_DELAY_SECS"
+    finally:
+        process.kill()
+        process.wait(timeout=30)
+        log.close()

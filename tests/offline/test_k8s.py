@@ -5,6 +5,7 @@ points a probe elsewhere, loosens the security context, commits a credential or 
 the RBAC fails here. Run by scripts/checks/20-deploy.sh.
 """
 
+import json
 import shutil
 
 import pytest
@@ -78,7 +79,11 @@ def test_the_set_is_complete():
 def test_load_balancer_maps_port_80_to_the_apps_port_81():
     service = one("Service", "employee-db")
     assert service["spec"]["type"] == "LoadBalancer"
-    assert service["metadata"]["annotations"]["service.beta.kubernetes.io/aws-load-balancer-type"] == "nlb"
+    annotations = service["metadata"]["annotations"]
+    # The AWS Load Balancer Controller's NLB (Terraform installs the controller).
+    assert annotations["service.beta.kubernetes.io/aws-load-balancer-type"] == "external"
+    assert annotations["service.beta.kubernetes.io/aws-load-balancer-nlb-target-type"] == "ip"
+    assert annotations["service.beta.kubernetes.io/aws-load-balancer-scheme"] == "internet-facing"
     [port] = service["spec"]["ports"]
     assert port["port"] == 80
     assert named_port(container(app()), port["targetPort"]) == 81
@@ -105,7 +110,7 @@ def test_selectors_match_their_pods():
 
 def test_app_runs_at_least_two_replicas_spread_over_zones():
     deployment = app()
-    assert deployment["spec"]["replicas"] >= 2
+    assert one("HorizontalPodAutoscaler", "employee-db")["spec"]["minReplicas"] >= 2
     keys = {c["topologyKey"] for c in pod_spec(deployment)["topologySpreadConstraints"]}
     assert "topology.kubernetes.io/zone" in keys
     assert deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
@@ -373,3 +378,179 @@ def test_mysql_is_reachable_only_from_the_app_on_3306():
     assert set(source) == {"podSelector"}, "no namespaceSelector or ipBlock"
     assert selects(source["podSelector"]["matchLabels"], pod_labels(app()))
     assert not selects(source["podSelector"]["matchLabels"], pod_labels(mysql()))
+
+
+# --- Scaling and zero-downtime rollouts -------------------------------------------------
+
+
+def test_the_autoscaler_alone_sets_the_replica_count():
+    """A `replicas:` beside the HPA would reset the scale on every `kubectl apply -k`."""
+    assert "replicas" not in app()["spec"]
+    raw = next(d for d in load_yaml_documents(MANIFESTS / "app.yaml") if d["kind"] == "Deployment")
+    assert "replicas" not in raw["spec"]
+
+
+def shutdown():
+    """(delay, drain) in seconds, from the ConfigMap the app reads."""
+    data = config_map()["data"]
+    return int(data["SHUTDOWN_DELAY_SECS"]), int(data["SHUTDOWN_DRAIN_SECS"])
+
+
+def test_shutdown_settings_leave_the_load_balancer_time_to_let_go():
+    delay, drain = shutdown()
+    assert delay >= 10, "the endpoint update, the controller and the load balancer each take seconds"
+    assert drain > 0
+
+
+def test_the_kubelet_waits_longer_than_the_whole_shutdown():
+    delay, drain = shutdown()
+    grace = pod_spec(app())["terminationGracePeriodSeconds"]
+    assert grace > delay + drain, "the kubelet would kill requests still draining"
+    assert grace <= delay + drain + 10, "but not much longer: a stuck pod holds up a rollout"
+
+
+def test_no_pre_stop_hook_the_app_delays_its_own_shutdown():
+    """The image has no shell; the app's SHUTDOWN_DELAY_SECS does what a `sleep` preStop
+    would, and answers /readyz with 503 meanwhile (app.yaml says why)."""
+    c = container(app())
+    assert "lifecycle" not in c
+    assert "No preStop hook" in (MANIFESTS / "app.yaml").read_text()
+
+
+def test_readiness_probe_goes_unready_within_the_delay():
+    delay, _ = shutdown()
+    probe = container(app())["readinessProbe"]
+    assert probe["periodSeconds"] * probe["failureThreshold"] <= delay
+    assert probe["timeoutSeconds"] < probe["periodSeconds"]
+
+
+def test_rolling_update_adds_a_pod_before_removing_one():
+    rolling = app()["spec"]["strategy"]["rollingUpdate"]
+    assert rolling == {"maxSurge": 1, "maxUnavailable": 0}
+    assert one("PodDisruptionBudget", "employee-db")["spec"]["minAvailable"] == 1
+
+
+def test_pods_are_ready_only_once_the_load_balancer_sends_them_traffic():
+    labels = one("Namespace")["metadata"]["labels"]
+    assert labels["elbv2.k8s.aws/pod-readiness-gate-inject"] == "enabled"
+
+
+def deregistration_delay(attributes: str) -> int:
+    values = dict(pair.split("=", 1) for pair in attributes.split(","))
+    return int(values["deregistration_delay.timeout_seconds"])
+
+
+def test_nlb_health_checks_and_deregistration_follow_the_shutdown_settings():
+    delay, drain = shutdown()
+    a = one("Service", "employee-db")["metadata"]["annotations"]
+    prefix = "service.beta.kubernetes.io/aws-load-balancer-"
+    assert a[prefix + "healthcheck-protocol"] == "http"
+    assert a[prefix + "healthcheck-path"] == container(app())["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert a[prefix + "healthcheck-port"] == "traffic-port"
+    interval = int(a[prefix + "healthcheck-interval"])
+    assert interval * int(a[prefix + "healthcheck-unhealthy-threshold"]) <= delay
+    assert int(a[prefix + "healthcheck-timeout"]) < interval
+    dereg = deregistration_delay(a[prefix + "target-group-attributes"])
+    assert dereg == delay + drain, "the load balancer lets in-flight requests finish as long as the pod serves them"
+    assert dereg < pod_spec(app())["terminationGracePeriodSeconds"]
+
+
+# --- The alb-https overlays -------------------------------------------------------------
+
+OVERLAYS = MANIFESTS.parent / "k8s-overlays"
+
+
+def overlay(name: str) -> list[dict]:
+    return render(OVERLAYS / name)
+
+
+def of(objects_: list[dict], kind: str, name: str) -> dict:
+    (found,) = [o for o in objects_ if o["kind"] == kind and o["metadata"]["name"] == name]
+    return found
+
+
+def settings() -> dict:
+    lines = (OVERLAYS / "alb-https" / "settings.env").read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+
+
+@pytest.mark.parametrize("name", ["alb-https", "alb-https-sign-in"])
+def test_overlay_is_the_base_plus_an_ingress(name):
+    rendered_overlay = overlay(name)
+    base_kinds = sorted((o["kind"], o["metadata"]["name"]) for o in rendered())
+    kinds = sorted((o["kind"], o["metadata"]["name"]) for o in rendered_overlay)
+    assert kinds == sorted(base_kinds + [("Ingress", "employee-db")])
+    assert not [o for o in rendered_overlay if o["metadata"]["name"] == "alb-https-settings"], "local-config only"
+    ingress = of(rendered_overlay, "Ingress", "employee-db")
+    assert ingress["metadata"]["namespace"] == NAMESPACE
+
+
+def test_overlay_turns_the_service_into_the_ingress_backend_without_an_nlb():
+    service = of(overlay("alb-https"), "Service", "employee-db")
+    assert service["spec"]["type"] == "ClusterIP"
+    assert "annotations" not in service["metadata"], "no NLB settings on an internal Service"
+    ingress = of(overlay("alb-https"), "Ingress", "employee-db")
+    [rule] = ingress["spec"]["rules"]
+    [path] = rule["http"]["paths"]
+    assert path["path"] == "/" and path["pathType"] == "Prefix"
+    assert path["backend"]["service"] == {"name": "employee-db", "port": {"name": service["spec"]["ports"][0]["name"]}}
+
+
+def test_ingress_is_an_internet_facing_alb_on_80_and_443_that_redirects_to_https():
+    ingress = of(overlay("alb-https"), "Ingress", "employee-db")
+    a = ingress["metadata"]["annotations"]
+    assert ingress["spec"]["ingressClassName"] == "alb"
+    assert a["alb.ingress.kubernetes.io/scheme"] == "internet-facing"
+    assert a["alb.ingress.kubernetes.io/target-type"] == "ip"
+    assert json.loads(a["alb.ingress.kubernetes.io/listen-ports"]) == [{"HTTP": 80}, {"HTTPS": 443}]
+    assert a["alb.ingress.kubernetes.io/ssl-redirect"] == "443"
+    assert a["alb.ingress.kubernetes.io/ssl-policy"].startswith("ELBSecurityPolicy-TLS13-")
+
+
+def test_ingress_takes_the_domain_and_certificate_from_terraforms_settings():
+    ingress = of(overlay("alb-https"), "Ingress", "employee-db")
+    values = settings()
+    assert set(values) == {"DOMAIN_NAME", "HOSTED_ZONE_ID", "CERTIFICATE_ARN", "SIGN_IN_COGNITO"}
+    assert ingress["spec"]["rules"][0]["host"] == values["DOMAIN_NAME"]
+    assert ingress["metadata"]["annotations"]["alb.ingress.kubernetes.io/certificate-arn"] == values["CERTIFICATE_ARN"]
+    assert "set-by-kustomize" not in yaml.safe_dump(ingress)
+
+
+def test_alb_health_checks_and_deregistration_match_the_nlbs():
+    delay, drain = shutdown()
+    a = of(overlay("alb-https"), "Ingress", "employee-db")["metadata"]["annotations"]
+    nlb = one("Service", "employee-db")["metadata"]["annotations"]
+    n = "service.beta.kubernetes.io/aws-load-balancer-"
+    p = "alb.ingress.kubernetes.io/"
+    assert a[p + "healthcheck-path"] == nlb[n + "healthcheck-path"] == "/readyz"
+    assert a[p + "success-codes"] == nlb[n + "healthcheck-success-codes"]
+    assert a[p + "healthcheck-interval-seconds"] == nlb[n + "healthcheck-interval"]
+    assert a[p + "healthcheck-timeout-seconds"] == nlb[n + "healthcheck-timeout"]
+    assert a[p + "healthy-threshold-count"] == nlb[n + "healthcheck-healthy-threshold"]
+    assert a[p + "unhealthy-threshold-count"] == nlb[n + "healthcheck-unhealthy-threshold"]
+    assert deregistration_delay(a[p + "target-group-attributes"]) == delay + drain
+
+
+def test_only_the_sign_in_overlay_authenticates_with_cognito():
+    plain = of(overlay("alb-https"), "Ingress", "employee-db")["metadata"]["annotations"]
+    assert not [k for k in plain if "auth-" in k]
+    signed = of(overlay("alb-https-sign-in"), "Ingress", "employee-db")["metadata"]["annotations"]
+    p = "alb.ingress.kubernetes.io/"
+    assert signed[p + "auth-type"] == "cognito"
+    assert signed[p + "auth-on-unauthenticated-request"] == "authenticate"
+    assert "openid" in signed[p + "auth-scope"].split()
+    assert signed[p + "auth-idp-cognito"] == settings()["SIGN_IN_COGNITO"]
+    assert {k: v for k, v in signed.items() if "auth-" not in k} == plain
+
+
+def test_sign_in_overlay_carries_terraforms_user_pool(tmp_path):
+    """What scripts/configure-alb-https.sh writes for a sign-in setup, rendered."""
+    copy = tmp_path / "k8s-overlays"
+    shutil.copytree(OVERLAYS, copy)
+    shutil.copytree(MANIFESTS, tmp_path / "k8s-manifests")
+    pool = {"userPoolARN": "arn:aws:cognito-idp:us-east-1:123456789012:userpool/us-east-1_Abc",
+            "userPoolClientID": "client", "userPoolDomain": "clo835-123456789012"}
+    env = copy / "alb-https" / "settings.env"
+    env.write_text(env.read_text().replace("SIGN_IN_COGNITO=", "SIGN_IN_COGNITO=" + json.dumps(pool)))
+    ingress = next(o for o in render(copy / "alb-https-sign-in") if o["kind"] == "Ingress")
+    assert json.loads(ingress["metadata"]["annotations"]["alb.ingress.kubernetes.io/auth-idp-cognito"]) == pool

@@ -20,16 +20,28 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 TERRAFORM = ROOT / "terraform"
 PARSE = hcl2.SerializationOptions(strip_string_quotes=True, with_comments=False, explicit_blocks=False)
 
-EXPECTED_MODULES = {
-    # source: required major version
-    "terraform-aws-modules/vpc/aws": 6,
-    "terraform-aws-modules/eks/aws": 21,
-    "terraform-aws-modules/ecr/aws": 3,
-    "terraform-aws-modules/s3-bucket/aws": 5,
-    "terraform-aws-modules/s3-bucket/aws//modules/object": 5,
-    "terraform-aws-modules/iam/aws//modules/iam-oidc-provider": 6,
-    "terraform-aws-modules/iam/aws//modules/iam-role": 6,
-    "terraform-aws-modules/eks-pod-identity/aws": 2,
+# Every module and chart pinned here, with the release checked upstream and the
+# AWS provider version it requires. Checked 2026-11-28 by reading the upstream
+# repositories' git tags and, at the pinned tag, versions.tf (the provider floor)
+# and variables.tf (the inputs in KNOWN_INPUTS below): terraform-aws-modules/
+# terraform-aws-{vpc,eks,ecr,s3-bucket,iam,eks-pod-identity,acm}, and
+# aws/eks-charts stable/aws-load-balancer-controller/Chart.yaml and values.yaml.
+# terraform/README.md lists the same versions; a bump means re-checking all of it.
+CHECKED_MODULES = {
+    # source: (pinned release, AWS provider floor it declares)
+    "terraform-aws-modules/vpc/aws": ("6.5.1", (6, 0)),
+    "terraform-aws-modules/eks/aws": ("21.17.0", (6, 28)),
+    "terraform-aws-modules/ecr/aws": ("3.2.0", (6, 28)),
+    "terraform-aws-modules/s3-bucket/aws": ("5.15.4", (6, 42)),
+    "terraform-aws-modules/s3-bucket/aws//modules/object": ("5.15.4", (6, 42)),
+    "terraform-aws-modules/iam/aws//modules/iam-oidc-provider": ("6.2.3", (6, 0)),
+    "terraform-aws-modules/iam/aws//modules/iam-role": ("6.2.3", (6, 0)),
+    "terraform-aws-modules/eks-pod-identity/aws": ("2.8.1", (6, 28)),
+    "terraform-aws-modules/acm/aws": ("6.3.0", (6, 28)),
+}
+CHECKED_CHARTS = {
+    # chart: (repository, pinned version)
+    "aws-load-balancer-controller": ("https://aws.github.io/eks-charts", "3.5.0"),
 }
 
 
@@ -84,14 +96,22 @@ def plan_errors(cli, **variables):
 # --- Versions --------------------------------------------------------------------------
 
 
-def test_every_module_is_a_registry_module_pinned_to_an_exact_version():
+def test_every_module_is_pinned_to_the_release_checked_upstream():
     assert MODULES, "no module blocks parsed"
     for name, module in MODULES.items():
         source = module["source"]
-        assert source in EXPECTED_MODULES, f"module {name}: unexpected source {source}"
+        assert source in CHECKED_MODULES, f"module {name}: unexpected source {source}"
         version = module.get("version", "")
         assert re.fullmatch(r"\d+\.\d+\.\d+", version), f"module {name}: version {version!r} is not exact"
-        assert int(version.split(".")[0]) == EXPECTED_MODULES[source], f"module {name}: {source} {version}"
+        assert version == CHECKED_MODULES[source][0], f"module {name}: {source} {version} was not checked upstream"
+
+
+def test_aws_provider_floor_is_the_highest_a_module_needs():
+    (terraform,) = CONFIG["terraform"]
+    (providers,) = terraform["required_providers"]
+    floor = max(CHECKED_MODULES[m["source"]][1] for m in MODULES.values())
+    assert providers["aws"]["version"] == "~> {}.{}".format(*floor)
+    assert (TERRAFORM / "versions.tf").read_text().count("s3-bucket 5.15.4") == 1, "the floor's reason is stated"
 
 
 # Inputs used here, as documented for the pinned releases (checked against each
@@ -111,8 +131,9 @@ KNOWN_INPUTS = {
     },
     "terraform-aws-modules/eks-pod-identity/aws": {
         "name", "description", "attach_custom_policy", "policy_statements", "associations",
-        "attach_aws_ebs_csi_policy",
+        "attach_aws_ebs_csi_policy", "attach_aws_lb_controller_policy",
     },
+    "terraform-aws-modules/acm/aws": {"domain_name", "zone_id", "validation_method", "wait_for_validation"},
     "terraform-aws-modules/ecr/aws": {
         "repository_name", "repository_image_tag_mutability", "repository_image_scan_on_push",
         "repository_encryption_type", "repository_force_delete", "create_lifecycle_policy",
@@ -124,7 +145,9 @@ KNOWN_INPUTS = {
         "server_side_encryption_configuration", "attach_deny_insecure_transport_policy",
         "attach_require_latest_tls_policy", "lifecycle_rule",
     },
-    "terraform-aws-modules/s3-bucket/aws//modules/object": {"bucket", "key", "file_source", "etag", "content_type"},
+    "terraform-aws-modules/s3-bucket/aws//modules/object": {
+        "bucket", "key", "file_source", "etag", "content_type", "override_default_tags",
+    },
     "terraform-aws-modules/iam/aws//modules/iam-oidc-provider": {"url"},
     "terraform-aws-modules/iam/aws//modules/iam-role": {
         "name", "description", "enable_github_oidc", "oidc_subjects", "create_inline_policy",
@@ -142,7 +165,7 @@ def test_modules_get_only_inputs_known_for_their_pinned_release():
 
 
 def test_all_community_modules_are_used():
-    assert {m["source"] for m in MODULES.values()} == set(EXPECTED_MODULES)
+    assert {m["source"] for m in MODULES.values()} == set(CHECKED_MODULES)
 
 
 def test_modules_from_one_repository_share_one_version():
@@ -153,16 +176,40 @@ def test_modules_from_one_repository_share_one_version():
     assert all(len(v) == 1 for v in versions.values()), versions
 
 
-def test_terraform_and_aws_provider_versions_are_constrained():
+def test_terraform_and_provider_versions_are_constrained():
     (terraform,) = CONFIG["terraform"]
     assert terraform["required_version"].startswith(">= 1.10")
     (providers,) = terraform["required_providers"]
     assert providers["aws"]["source"] == "hashicorp/aws"
     assert re.fullmatch(r"~> 6\.\d+", providers["aws"]["version"])
+    # 3.x: the `kubernetes = {...}` attribute syntax of providers.tf.
+    assert providers["helm"] == {"source": "hashicorp/helm", "version": "~> 3.1"}
 
 
-def test_everything_is_built_from_modules_not_hand_written_resources():
-    assert "resource" not in CONFIG
+RESOURCES = {
+    f"{kind}.{name}": body
+    for entry in CONFIG.get("resource", [])
+    for kind, named in entry.items()
+    for name, body in named.items()
+}
+
+
+def test_only_what_no_community_module_covers_is_written_by_hand():
+    """The Helm release and Cognito have no terraform-aws-modules module."""
+    assert set(RESOURCES) == {
+        "helm_release.lb_controller",
+        "aws_cognito_user_pool.sign_in",
+        "aws_cognito_user_pool_client.load_balancer",
+        "aws_cognito_user_pool_domain.sign_in",
+    }
+
+
+def test_no_arn_assumes_the_commercial_partition():
+    """The region validation admits GovCloud and China, whose ARNs start arn:aws-us-gov: / arn:aws-cn:."""
+    for path in TERRAFORM.glob("*.tf"):
+        assert "arn:aws:" not in path.read_text(), path.name
+    admin = MODULES["eks"]["access_entries"]
+    assert "arn:${data.aws_partition.current.partition}:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy" in admin
 
 
 # --- The background bucket -----------------------------------------------------------
@@ -256,11 +303,29 @@ def test_ci_trust_is_pinned_to_one_repository_and_its_main_branch():
 
 def test_trusted_repository_must_be_named_exactly(variables_only):
     assert "default" not in VARIABLES["github_repository"], "the repository must be named explicitly"
-    assert plan_errors(variables_only, github_repository="my-org/employee-db") == []
-    wildcards = ("*", "my-org/*", "my-org/employee-db:*", "*/employee-db", "my-org:ref:refs/heads/*")
-    for bad in wildcards + ("my-org",):
+    # Both subject forms GitHub issues: names only, and the immutable owner@ID/name@ID.
+    for good in ("my-org/employee-db", "my-org@123456/employee-db@456789", "a/b.c_d-e"):
+        assert plan_errors(variables_only, github_repository=good) == [], good
+    wildcards = ("*", "my-org/*", "my-org/employee-db:*", "*/employee-db", "my-org:ref:refs/heads/*",
+                 "my-org@*/employee-db@*", "my-org@123456/*", "my-org@123/employee-db@4*")
+    half_immutable = ("my-org@123456/employee-db", "my-org/employee-db@456789", "my-org@/employee-db@",
+                      "my-org@abc/employee-db@def", "my-org@123456/employee-db@456789:ref:refs/heads/main")
+    for bad in wildcards + half_immutable + ("my-org", "repo:my-org/employee-db"):
         (error,) = plan_errors(variables_only, github_repository=bad)
-        assert error.startswith("github_repository must be owner/name"), bad
+        assert error.startswith("github_repository must be owner/name or owner@OWNER_ID/name@REPO_ID"), bad
+
+
+def test_trust_policy_names_the_subject_exactly_as_the_token_carries_it():
+    """Module iam-role 6.2.3 puts oidc_subjects into a StringEquals condition on the
+    token's `sub`, after prefixing `repo:`: the subjects below are matched verbatim,
+    in whichever of GitHub's two forms github_repository is written."""
+    subjects = LOCALS["ci_oidc_subjects"]
+    for subject in subjects.values():
+        assert "*" not in subject and "?" not in subject
+        assert subject.startswith("repo:${var.github_repository}:")
+    assert LOCALS["github_repository_name"] == ref('replace(var.github_repository, "/@[0-9]+/", "")')
+    readme = (TERRAFORM / "README.md").read_text()
+    assert "gh api repos/OWNER/REPO/actions/oidc/customization/sub" in readme
 
 
 def test_deploy_environment_cannot_be_a_wildcard(variables_only):
@@ -410,6 +475,9 @@ def test_every_variable_has_a_type_and_a_description():
         "background_image_url",
         "app_role_arn",
         "ci_role_arn",
+        "lb_controller_role_arn",
+        "alb_https_settings",
+        "sign_in_user_pool_id",
     ],
 )
 def test_outputs_the_user_needs(output):
@@ -451,3 +519,146 @@ def test_readme_names_the_pinned_module_versions():
     readme = (TERRAFORM / "README.md").read_text()
     for name, module in MODULES.items():
         assert f"| {module['version']} |" in readme, f"terraform/README.md does not list {name} {module['version']}"
+
+
+def test_sample_object_does_not_inherit_the_default_tags():
+    """S3 allows 10 tags per object; the provider's default tags plus var.tags may exceed it."""
+    assert MODULES["sample_background"]["override_default_tags"] is True
+
+
+# --- Zones -----------------------------------------------------------------------------
+
+
+DATA = {
+    f"{kind}.{name}": body
+    for entry in CONFIG.get("data", [])
+    for kind, named in entry.items()
+    for name, body in named.items()
+}
+
+
+def test_zones_eks_refuses_are_excluded_by_zone_id():
+    zones = DATA["aws_availability_zones.available"]
+    assert zones["exclude_zone_ids"] == ref("local.eks_unsupported_zone_ids")
+    assert set(LOCALS["eks_unsupported_zone_ids"]) == {"use1-az3", "usw1-az2", "cac1-az3"}
+    assert LOCALS["azs"] == ref("slice(data.aws_availability_zones.available.names, 0, var.availability_zone_count)")
+
+
+def test_a_region_with_too_few_zones_fails_with_a_message_before_slice_does():
+    (lifecycle,) = DATA["aws_availability_zones.available"]["lifecycle"]
+    (postcondition,) = lifecycle["postcondition"]
+    assert postcondition["condition"] == ref("length(self.names) >= var.availability_zone_count")
+    assert "zones that EKS accepts" in postcondition["error_message"]
+
+
+# --- Add-ons and the load balancer controller ------------------------------------------
+
+
+def test_metrics_server_add_on_feeds_the_autoscaler():
+    assert "metrics-server" in MODULES["eks"]["addons"]
+    documents = yaml.safe_load_all((ROOT / "k8s-manifests" / "autoscaling.yaml").read_text())
+    (hpa,) = [d for d in documents if d["kind"] == "HorizontalPodAutoscaler"]
+    assert hpa["spec"]["metrics"][0]["resource"]["name"] == "cpu"
+
+
+def lb_controller_values():
+    release = RESOURCES["helm_release.lb_controller"]
+    (values,) = release["values"]
+    return release, values
+
+
+def test_lb_controller_chart_is_pinned_and_waits_until_ready():
+    release, _ = lb_controller_values()
+    repository, version = CHECKED_CHARTS[release["chart"]]
+    assert release["repository"] == repository
+    assert release["version"] == version
+    assert release["namespace"] == ref("local.lb_controller_namespace")
+    assert release["wait"] is True and release["atomic"] is True
+    assert ref("module.lb_controller_pod_identity") in release["depends_on"]
+    readme = (TERRAFORM / "README.md").read_text()
+    assert f"| `{release['chart']}` chart | {version} |" in readme
+
+
+def test_lb_controller_gets_its_role_through_pod_identity_on_its_own_service_account():
+    module = MODULES["lb_controller_pod_identity"]
+    assert module["attach_aws_lb_controller_policy"] is True
+    assert "attach_custom_policy" not in module and "policy_statements" not in module
+    (association,) = module["associations"].values()
+    assert association == {
+        "cluster_name": ref("module.eks.cluster_name"),
+        "namespace": ref("local.lb_controller_namespace"),
+        "service_account": ref("local.lb_controller_service_account"),
+    }
+    assert LOCALS["lb_controller_namespace"] == "kube-system"
+    _, values = lb_controller_values()
+    for setting in (
+        "clusterName = module.eks.cluster_name",
+        "region = var.region",
+        "vpcId = module.vpc.vpc_id",
+        "name = local.lb_controller_service_account",
+        "enableServiceMutatorWebhook = false",
+    ):
+        assert setting in values, setting
+
+
+# --- HTTPS and sign-in -------------------------------------------------------------------
+
+
+def test_certificate_is_validated_by_dns_in_the_hosted_zone_and_only_with_a_domain():
+    certificate = MODULES["certificate"]
+    assert certificate["count"] == ref("local.https_enabled ? 1 : 0")
+    assert LOCALS["https_enabled"] == ref('var.domain_name != ""')
+    assert certificate["domain_name"] == ref("var.domain_name")
+    assert certificate["zone_id"] == ref("var.hosted_zone_id")
+    assert certificate["validation_method"] == "DNS"
+    assert certificate["wait_for_validation"] is True
+
+
+def test_sign_in_exists_only_when_enabled_and_nobody_signs_themselves_up():
+    for name in ("aws_cognito_user_pool.sign_in", "aws_cognito_user_pool_client.load_balancer",
+                 "aws_cognito_user_pool_domain.sign_in"):
+        assert RESOURCES[name]["count"] == ref("var.enable_sign_in ? 1 : 0"), name
+    pool = RESOURCES["aws_cognito_user_pool.sign_in"]
+    (admin_only,) = pool["admin_create_user_config"]
+    assert admin_only["allow_admin_create_user_only"] is True
+    (password,) = pool["password_policy"]
+    assert password["minimum_length"] >= 12
+
+
+def test_sign_in_client_is_the_load_balancers_code_flow_back_to_the_domain():
+    client = RESOURCES["aws_cognito_user_pool_client.load_balancer"]
+    assert client["generate_secret"] is True, "the load balancer authenticates as a confidential client"
+    assert client["allowed_oauth_flows"] == ["code"]
+    assert client["allowed_oauth_flows_user_pool_client"] is True
+    assert "openid" in client["allowed_oauth_scopes"]
+    assert client["callback_urls"] == ["https://${var.domain_name}/oauth2/idpresponse"]
+    assert client["supported_identity_providers"] == ["COGNITO"]
+
+
+def test_alb_https_settings_output_carries_what_the_overlay_needs():
+    value = OUTPUTS["alb_https_settings"]["value"]
+    for key in ("domain_name", "hosted_zone_id", "certificate_arn", "sign_in", "userPoolARN",
+                "userPoolClientID", "userPoolDomain"):
+        assert key in value, key
+    assert value.startswith(ref("local.https_enabled ?")[:-1])
+
+
+@pytest.mark.parametrize(
+    "variables, message",
+    [
+        ({"domain_name": "App.Example.com", "hosted_zone_id": "Z123"}, "domain_name must be empty or a lower-case DNS name"),
+        ({"domain_name": "https://app.example.com", "hosted_zone_id": "Z123"}, "domain_name must be empty or"),
+        ({"domain_name": "app.example.com"}, "hosted_zone_id must be set"),
+        ({"hosted_zone_id": "Z123"}, "hosted_zone_id must be set"),
+        ({"domain_name": "app.example.com", "hosted_zone_id": "zone"}, "hosted_zone_id must be set"),
+        ({"enable_sign_in": "true"}, "enable_sign_in needs domain_name"),
+    ],
+)
+def test_https_variables_reject_bad_combinations(variables_only, variables, message):
+    (error,) = plan_errors(variables_only, github_repository="a/b", **variables)
+    assert error.startswith(message)
+
+
+def test_https_variables_accept_a_domain_with_its_zone_and_sign_in(variables_only):
+    assert plan_errors(variables_only, github_repository="a/b", domain_name="app.example.com",
+                       hosted_zone_id="Z0123456789ABCDEFGHIJ", enable_sign_in="true") == []
