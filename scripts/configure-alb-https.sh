@@ -42,16 +42,13 @@ while [[ $# -gt 0 ]]; do
   shift
 done
 
-die() { printf 'FAIL  %s\n' "$*" >&2; exit 1; }
-require() {
-  local tool
-  for tool in "$@"; do
-    command -v "${tool}" >/dev/null || { echo "${tool} is required" >&2; exit 2; }
-  done
-}
+# die, require_tools and k (kubectl in the namespace) are shared with the other
+# operator scripts.
+# shellcheck source=scripts/lib/cluster.sh
+. "${root}/scripts/lib/cluster.sh"
 
 write_settings() {
-  require terraform jq
+  require_tools terraform jq
   local json
   json="$(terraform -chdir="${terraform_dir}" output -json alb_https_settings)" ||
     die "terraform output failed in ${terraform_dir} (run terraform apply first)"
@@ -77,13 +74,13 @@ setting() { sed -n "s/^$1=//p" "${settings}"; }
 
 change_dns() {
   local change="$1"
-  require aws kubectl jq
+  require_tools aws kubectl jq
   local domain zone host
   domain="$(setting DOMAIN_NAME)"
   zone="$(setting HOSTED_ZONE_ID)"
   [[ -n "${domain}" && "${domain}" != app.example.com && "${zone}" != Z0000000000000000000 ]] ||
     die "${settings#"${root}"/} holds placeholders: run scripts/configure-alb-https.sh first"
-  host="$(kubectl --namespace "${namespace}" get ingress employee-db \
+  host="$(k get ingress employee-db \
     -o jsonpath='{.status.loadBalancer.ingress[0].hostname}')"
   [[ -n "${host}" ]] || die "Ingress employee-db has no load balancer yet (kubectl -n ${namespace} describe ingress employee-db)"
   # An alias record names the load balancer's own hosted zone, which differs by region.

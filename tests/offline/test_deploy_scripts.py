@@ -341,10 +341,12 @@ def stand_in(bin_dir, name: str, body: str) -> None:
 
 @pytest.fixture
 def checkout(tmp_path):
-    """A copy of the script beside a copy of the overlay, with stand-in CLIs on PATH."""
-    (tmp_path / "scripts").mkdir()
+    """A copy of the script (and the helpers it sources) beside a copy of the overlay,
+    with stand-in CLIs on PATH."""
+    (tmp_path / "scripts" / "lib").mkdir(parents=True)
     script = tmp_path / "scripts" / "configure-alb-https.sh"
     script.write_text((SCRIPTS / "configure-alb-https.sh").read_text())
+    (tmp_path / "scripts" / "lib" / "cluster.sh").write_text((SCRIPTS / "lib" / "cluster.sh").read_text())
     overlay = tmp_path / "k8s-overlays" / "alb-https"
     overlay.mkdir(parents=True)
     (overlay / "settings.env").write_text((ROOT / "k8s-overlays" / "alb-https" / "settings.env").read_text())
