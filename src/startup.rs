@@ -154,18 +154,14 @@ impl Application {
         stop: impl Future<Output = ()> + Send + 'static,
     ) -> io::Result<()> {
         tracing::info!(address = %self.local_addr(), "listening");
-        let lifecycle = self.lifecycle.clone();
-        let delay = self.server.shutdown_delay;
-        let signal = async move {
-            stop.await;
-            lifecycle.begin_stopping();
-            tracing::info!(
-                delay_s = delay.as_secs(),
-                "shutdown: stop signal received; /readyz answers 503, still serving until the delay is over"
-            );
-            tokio::time::sleep(delay).await;
-        };
-        let result = server::serve(self.listener, self.router, &self.server, signal).await;
+        let result = server::serve(
+            self.listener,
+            self.router,
+            &self.server,
+            &self.lifecycle,
+            stop,
+        )
+        .await;
         self.db.close().await;
         tracing::info!(
             total_ms = self
