@@ -396,7 +396,12 @@ def test_deploy_is_optional_behind_an_environment_and_waits_for_the_rollout():
     assert job["concurrency"]["cancel-in-progress"] is False
     run = scripts("deploy")
     assert 'kustomize edit set image "employee-db=${image}"' in run
-    assert "kubectl apply -k k8s-manifests" in run
+    # The base, or one of the overlays built on it (never a path of the caller's choosing).
+    assert 'kubectl apply -k "${target}"' in run
+    assert '"") target=k8s-manifests ;;' in run
+    for overlay in ("k8s-overlays/alb-https", "k8s-overlays/alb-https-sign-in"):
+        assert overlay in run and (ROOT / overlay / "kustomization.yaml").exists()
+    assert job["env"]["K8S_OVERLAY"] == "${{ vars.K8S_OVERLAY }}"
     assert "kubectl -n clo835 rollout status deployment/employee-db" in run
 
 
