@@ -46,6 +46,10 @@ pub enum AppError {
     FormTooLarge,
     #[error("form not URL-encoded")]
     UnsupportedFormEncoding,
+    /// A browser sent a state-changing request from another site (the reason says
+    /// which header showed it).
+    #[error("cross-site request refused: {0}")]
+    CrossSiteRequest(&'static str),
     #[error(transparent)]
     Database(#[from] DbError),
 }
@@ -66,6 +70,7 @@ impl AppError {
             AppError::InvalidPageNumber(_) | AppError::UnreadableForm(_) => StatusCode::BAD_REQUEST,
             AppError::FormTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnsupportedFormEncoding => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            AppError::CrossSiteRequest(_) => StatusCode::FORBIDDEN,
             AppError::Database(DbError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Database(DbError::Other(_)) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -129,6 +134,13 @@ impl AppError {
                 "The form must be URL-encoded UTF-8 text with the page's field names.",
             ),
             AppError::FormTooLarge => notice(status, layout, "Form too large", &too_large()),
+            AppError::CrossSiteRequest(_) => notice(
+                status,
+                layout,
+                "Request refused",
+                "This form was sent from another site, so nothing was changed (cross-site \
+                 request protection). Open this site's own page and submit the form there.",
+            ),
             AppError::UnsupportedFormEncoding => notice(
                 status,
                 layout,

@@ -22,6 +22,7 @@ use tower_http::timeout::TimeoutLayer;
 use crate::background;
 use crate::db::{DbError, Inserted};
 use crate::employee::{EmpId, EmployeeForm, Field, FieldErrors};
+use crate::http::cross_site::refuse_cross_site_writes;
 use crate::http::error::{AppError, render_errors};
 use crate::http::extract::Form;
 use crate::http::state::AppState;
@@ -57,6 +58,8 @@ pub fn pages(state: AppState) -> Router<AppState> {
         .nest_service("/static", static_files)
         .merge(background::image_routes())
         .fallback(not_found)
+        // Inside render_errors, so a refused request is a page in the layout.
+        .layer(middleware::from_fn(refuse_cross_site_writes))
         // Innermost first; render_errors is outermost so that it also sees the
         // responses the other layers produce on their own (413, panics, timeouts).
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT_BYTES))

@@ -6,6 +6,7 @@ mod background;
 mod bad_input;
 mod browser;
 mod container;
+mod cross_site;
 mod employees;
 mod faults;
 mod hygiene;
