@@ -2,8 +2,8 @@
 //! page that says why, and nothing is stored; the site's own forms and clients that are
 //! not browsers (no `Sec-Fetch-Site`, no `Origin`) keep working.
 
-use crate::support::{Backend, spawn_app};
 use crate::support::http::employee_form;
+use crate::support::{Backend, spawn_app};
 
 /// Each header combination, and whether the add must be accepted.
 const CASES: [(&[(&str, &str)], bool); 9] = [
