@@ -324,16 +324,14 @@ impl Db {
     }
 
     pub async fn get(&self, emp_id: EmpId) -> Result<Option<Employee>, DbError> {
-        let row = self
-            .run(async {
-                on_pool!(&self.pool, p => sqlx::query(SQL.select_one.as_str())
-                    .bind(emp_id.get())
-                    .fetch_optional(p)
-                    .await
-                    .and_then(|row| row.as_ref().map(employee_from_row).transpose()))
-            })
-            .await?;
-        Ok(row)
+        self.run(async {
+            on_pool!(&self.pool, p => sqlx::query(SQL.select_one.as_str())
+                .bind(emp_id.get())
+                .fetch_optional(p)
+                .await
+                .and_then(|row| row.as_ref().map(employee_from_row).transpose()))
+        })
+        .await
     }
 
     /// One page of employees ordered by ID, with the total count.

@@ -37,6 +37,7 @@ use tokio::time::Instant;
 use tower::ServiceExt;
 
 use crate::config::ServerSettings;
+use crate::http::REQUEST_TIMEOUT;
 use crate::lifecycle::Lifecycle;
 
 /// Serves `router` on `listener` until `stop` completes, then shuts down in steps (see
@@ -210,9 +211,9 @@ enum Phase {
 }
 
 /// A busy connection that has written nothing for this long (and at least the idle
-/// timeout) is stuck on a client that does not read: handlers themselves are bounded by
-/// the 30 s request timeout.
-const BUSY_WITHOUT_PROGRESS: Duration = Duration::from_secs(60);
+/// timeout) is stuck on a client that does not read: handlers themselves answer within
+/// the request timeout, so twice that leaves a slow handler its full time.
+const BUSY_WITHOUT_PROGRESS: Duration = Duration::from_secs(2 * REQUEST_TIMEOUT.as_secs());
 
 /// What one connection is doing, and since when: the basis of its timeouts.
 struct Activity {

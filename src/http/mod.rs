@@ -13,7 +13,7 @@ pub mod views;
 use axum::Router;
 
 pub use self::error::AppError;
-pub use self::routes::BODY_LIMIT_BYTES;
+pub use self::routes::{BODY_LIMIT_BYTES, REQUEST_TIMEOUT};
 pub use self::state::AppState;
 
 /// The whole HTTP application: pages and probes behind the shared layers.

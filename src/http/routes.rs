@@ -36,7 +36,7 @@ pub const BODY_LIMIT_BYTES: usize = 16 * 1024;
 /// How long the readiness probe waits for the database before it answers anyway.
 const READINESS_PING_TIMEOUT: Duration = Duration::from_millis(500);
 /// A request that takes longer than this has a stuck dependency; answer rather than hang.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The pages, rendered in the layout, with errors as pages too.
 pub fn pages(state: AppState) -> Router<AppState> {
