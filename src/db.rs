@@ -432,3 +432,4 @@ mod tests {
         }
     }
 }
+pub mod backup;

@@ -3,9 +3,11 @@
 //!
 //! Dependencies read one way: `startup` assembles `server` and `http`, which use the
 //! domain modules (`employee`, `paging`, `db`, `background`, `lifecycle`), which use
-//! `config`.
+//! `config`. `cli` runs the one-off commands: `backup` (to a file or S3 and back) uses
+//! `db` and `s3`, the S3 client it shares with `background`.
 
 pub mod background;
+pub mod backup;
 pub mod cli;
 pub mod config;
 pub mod db;
@@ -13,6 +15,7 @@ pub mod employee;
 pub mod http;
 pub mod lifecycle;
 pub mod paging;
+pub mod s3;
 pub mod server;
 pub mod startup;
 pub mod telemetry;

@@ -24,6 +24,8 @@ async fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Command::Healthcheck => return cli::healthcheck().await,
+        Command::Backup { to } => return cli::backup(&to).await,
+        Command::Restore { from, merge } => return cli::restore(&from, merge).await,
         Command::Serve { colour } => colour,
     };
     let config = match Config::from_env(colour.as_deref()) {

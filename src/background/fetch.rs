@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use aws_credential_types::provider::error::CredentialsError;
 use aws_sdk_s3::Client;
+use aws_sdk_s3::config::Region;
 use aws_sdk_s3::config::retry::RetryConfig;
-use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::operation::get_object::GetObjectError;
 use aws_sdk_s3::primitives::DateTimeFormat;
@@ -16,7 +16,7 @@ use tokio::time::Instant;
 
 use super::problem::{Category, Problem};
 use super::url::ObjectLocation;
-use crate::config::{AwsKeys, BackgroundConfig};
+use crate::config::BackgroundConfig;
 
 /// The object's bytes and what S3 said about them.
 #[derive(Debug)]
@@ -35,11 +35,7 @@ pub enum Fetched {
 }
 
 pub struct S3Fetcher {
-    region: String,
-    endpoint_url: Option<String>,
-    keys: Option<AwsKeys>,
-    timeout: Duration,
-    max_bytes: u64,
+    config: BackgroundConfig,
     client: Option<Client>,
 }
 
@@ -52,11 +48,7 @@ struct Attempt {
 impl S3Fetcher {
     pub fn new(config: &BackgroundConfig) -> S3Fetcher {
         S3Fetcher {
-            region: config.aws_region.clone(),
-            endpoint_url: config.aws_endpoint_url.clone(),
-            keys: config.aws_keys.clone(),
-            timeout: config.fetch_timeout,
-            max_bytes: config.max_bytes,
+            config: config.clone(),
             client: None,
         }
     }
@@ -67,29 +59,7 @@ impl S3Fetcher {
         if let Some(client) = &self.client {
             return client.clone();
         }
-        let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .region(Region::new(self.region.clone()))
-            .retry_config(RetryConfig::disabled());
-        if let Some(endpoint) = &self.endpoint_url {
-            loader = loader.endpoint_url(endpoint);
-        }
-        if let Some(keys) = &self.keys {
-            loader = loader.credentials_provider(Credentials::new(
-                &keys.access_key_id,
-                keys.secret_access_key.expose(),
-                keys.session_token.as_ref().map(|t| t.expose().to_owned()),
-                None,
-                "Environment",
-            ));
-        }
-        let shared = loader.load().await;
-        // S3-compatible stores are addressed by path: `http://minio:9000/bucket/key`,
-        // not `http://bucket.minio:9000/key`.
-        let path_style = shared.endpoint_url().is_some();
-        let config = aws_sdk_s3::config::Builder::from(&shared)
-            .force_path_style(path_style)
-            .build();
-        let client = Client::from_conf(config);
+        let client = crate::s3::client(&self.config, RetryConfig::disabled()).await;
         self.client = Some(client.clone());
         client
     }
@@ -103,10 +73,13 @@ impl S3Fetcher {
     ) -> Result<Fetched, Problem> {
         let started = Instant::now();
         let client = self.client().await;
-        let region = location.region.as_deref().unwrap_or(&self.region);
+        let region = location
+            .region
+            .as_deref()
+            .unwrap_or(&self.config.aws_region);
         let mut attempts = 0u32;
         let mut last: Option<Problem> = None;
-        let outcome = tokio::time::timeout_at(started + self.timeout, async {
+        let outcome = tokio::time::timeout_at(started + self.config.fetch_timeout, async {
             loop {
                 attempts += 1;
                 match self
@@ -128,7 +101,7 @@ impl S3Fetcher {
         })
         .await;
         outcome.unwrap_or_else(|_| {
-            let seconds = self.timeout.as_secs();
+            let seconds = self.config.fetch_timeout.as_secs();
             Err(match last {
                 Some(mut problem) => {
                     problem.check =
@@ -149,7 +122,8 @@ impl S3Fetcher {
     }
 
     fn endpoint(&self) -> String {
-        self.endpoint_url
+        self.config
+            .aws_endpoint_url
             .clone()
             .unwrap_or_else(|| "Amazon S3".to_owned())
     }
@@ -186,13 +160,13 @@ impl S3Fetcher {
                 format!(
                     "{location} is {size}, more than BACKGROUND_MAX_BYTES={}: upload a smaller \
                      image or raise the limit",
-                    self.max_bytes
+                    self.config.max_bytes
                 ),
             ),
             transient: false,
         };
         let declared = output.content_length().and_then(|n| u64::try_from(n).ok());
-        if let Some(size) = declared.filter(|&size| size > self.max_bytes) {
+        if let Some(size) = declared.filter(|&size| size > self.config.max_bytes) {
             return Err(too_large(size_text(size)));
         }
         let etag = output.e_tag().map(str::to_owned);
@@ -206,9 +180,12 @@ impl S3Fetcher {
             match body.try_next().await {
                 Ok(Some(chunk)) => {
                     let size = (bytes.len() + chunk.len()) as u64;
-                    if size > self.max_bytes {
+                    if size > self.config.max_bytes {
                         // S3 announced less than it sent: stop reading.
-                        return Err(too_large(format!("over {}", size_text(self.max_bytes))));
+                        return Err(too_large(format!(
+                            "over {}",
+                            size_text(self.config.max_bytes)
+                        )));
                     }
                     bytes.extend_from_slice(&chunk);
                 }
