@@ -3,6 +3,7 @@
 mod support;
 
 mod background;
+mod backup;
 mod bad_input;
 mod browser;
 mod container;

@@ -80,11 +80,11 @@ impl AppBuilder<'_> {
         .into_iter()
         .map(|(name, value)| (name.to_owned(), value))
         .collect();
-        let (database_url, database) = match self.backend {
+        let (database_url, database, database_vars) = match self.backend {
             Backend::Sqlite => {
                 let path = dir.path().join("employees.db");
-                vars.push(("SQLITE_PATH".to_owned(), path.display().to_string()));
-                (format!("sqlite://{}", path.display()), None)
+                let database_vars = vec![("SQLITE_PATH".to_owned(), path.display().to_string())];
+                (format!("sqlite://{}", path.display()), None, database_vars)
             }
             Backend::MariaDb => {
                 let login = match self.server {
@@ -92,14 +92,14 @@ impl AppBuilder<'_> {
                     None => shared_server().await,
                 };
                 let database = TestDatabase::create(login).await;
-                vars.extend(
-                    login
-                        .app_vars(&database.name)
-                        .map(|(name, value)| (name.to_owned(), value)),
-                );
-                (database.url(), Some(database))
+                let database_vars = login
+                    .app_vars(&database.name)
+                    .map(|(name, value)| (name.to_owned(), value))
+                    .to_vec();
+                (database.url(), Some(database), database_vars)
             }
         };
+        vars.extend(database_vars.iter().cloned());
         vars.extend(self.vars);
         // The last value of a variable wins, as the test's own come after the defaults.
         let mut seen = std::collections::HashSet::new();
@@ -119,6 +119,7 @@ impl AppBuilder<'_> {
             http,
             backend: self.backend,
             database_url,
+            database_vars,
             stop: Some(stop),
             server: Some(server),
             _database: database,
@@ -132,6 +133,8 @@ pub struct TestApp {
     pub backend: Backend,
     /// The database the app uses, for checks that bypass the app.
     pub database_url: String,
+    /// The variables that point the app (or the binary) at that database.
+    pub database_vars: Vec<(String, String)>,
     stop: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     _database: Option<TestDatabase>,
@@ -192,37 +195,7 @@ impl TestApp {
 
     /// Employees in the database, read directly rather than through the app.
     pub async fn stored_employees(&self) -> Vec<StoredEmployee> {
-        let sql = sqlx::AssertSqlSafe(format!(
-            "SELECT {} FROM employee ORDER BY emp_id",
-            Field::ALL.map(Field::name).join(", ")
-        ));
-        type Row = (i64, String, String, String, String);
-        let rows: Vec<Row> = match self.backend {
-            Backend::Sqlite => {
-                let mut conn = sqlx::SqliteConnection::connect(&self.database_url)
-                    .await
-                    .expect("open SQLite");
-                sqlx::query_as(sql).fetch_all(&mut conn).await
-            }
-            Backend::MariaDb => {
-                let mut conn = sqlx::MySqlConnection::connect(&self.database_url)
-                    .await
-                    .expect("connect to MariaDB");
-                sqlx::query_as(sql).fetch_all(&mut conn).await
-            }
-        }
-        .expect("read employees");
-        rows.into_iter()
-            .map(
-                |(emp_id, first_name, last_name, primary_skill, location)| StoredEmployee {
-                    emp_id,
-                    first_name,
-                    last_name,
-                    primary_skill,
-                    location,
-                },
-            )
-            .collect()
+        stored_employees(self.backend, &self.database_url).await
     }
 
     pub async fn stored_ids(&self) -> Vec<i64> {
@@ -248,6 +221,41 @@ impl TestApp {
             None => Ok(()),
         }
     }
+}
+
+/// The employees in the database at `database_url`, read directly, in ID order.
+pub async fn stored_employees(backend: Backend, database_url: &str) -> Vec<StoredEmployee> {
+    let sql = sqlx::AssertSqlSafe(format!(
+        "SELECT {} FROM employee ORDER BY emp_id",
+        Field::ALL.map(Field::name).join(", ")
+    ));
+    type Row = (i64, String, String, String, String);
+    let rows: Vec<Row> = match backend {
+        Backend::Sqlite => {
+            let mut conn = sqlx::SqliteConnection::connect(database_url)
+                .await
+                .expect("open SQLite");
+            sqlx::query_as(sql).fetch_all(&mut conn).await
+        }
+        Backend::MariaDb => {
+            let mut conn = sqlx::MySqlConnection::connect(database_url)
+                .await
+                .expect("connect to MariaDB");
+            sqlx::query_as(sql).fetch_all(&mut conn).await
+        }
+    }
+    .expect("read employees");
+    rows.into_iter()
+        .map(
+            |(emp_id, first_name, last_name, primary_skill, location)| StoredEmployee {
+                emp_id,
+                first_name,
+                last_name,
+                primary_skill,
+                location,
+            },
+        )
+        .collect()
 }
 
 /// Runs a behaviour test once per backend: `sqlite::name` and `mariadb::name`.

@@ -8,7 +8,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use hyper_util::rt::TokioIo;
 use s3s::auth::SimpleAuth;
-use s3s::dto::{ETagCondition, GetObjectInput, GetObjectOutput};
+use s3s::dto::{
+    AbortMultipartUploadInput, AbortMultipartUploadOutput, CompleteMultipartUploadInput,
+    CompleteMultipartUploadOutput, CreateMultipartUploadInput, CreateMultipartUploadOutput,
+    ETagCondition, GetObjectInput, GetObjectOutput, PutObjectInput, PutObjectOutput,
+    UploadPartInput, UploadPartOutput,
+};
 use s3s::service::S3ServiceBuilder;
 use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
 use tokio::net::TcpListener;
@@ -24,7 +29,8 @@ pub struct S3Server {
     dir: tempfile::TempDir,
 }
 
-/// s3s-fs as it is, plus what it leaves out and real S3 does: `NoSuchBucket` for a
+/// s3s-fs for reads and uploads (single and multipart), plus what it leaves out and real
+/// S3 does: `NoSuchBucket` for a
 /// missing bucket, `304 Not Modified` for a matching `If-None-Match`, and the odd
 /// `503 Slow Down`.
 struct Store {
@@ -60,6 +66,41 @@ impl S3 for Store {
             return Err(s3_error!(NotModified));
         }
         Ok(response)
+    }
+
+    async fn put_object(
+        &self,
+        request: S3Request<PutObjectInput>,
+    ) -> S3Result<S3Response<PutObjectOutput>> {
+        self.files.put_object(request).await
+    }
+
+    async fn create_multipart_upload(
+        &self,
+        request: S3Request<CreateMultipartUploadInput>,
+    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        self.files.create_multipart_upload(request).await
+    }
+
+    async fn upload_part(
+        &self,
+        request: S3Request<UploadPartInput>,
+    ) -> S3Result<S3Response<UploadPartOutput>> {
+        self.files.upload_part(request).await
+    }
+
+    async fn complete_multipart_upload(
+        &self,
+        request: S3Request<CompleteMultipartUploadInput>,
+    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        self.files.complete_multipart_upload(request).await
+    }
+
+    async fn abort_multipart_upload(
+        &self,
+        request: S3Request<AbortMultipartUploadInput>,
+    ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+        self.files.abort_multipart_upload(request).await
     }
 }
 
@@ -112,6 +153,30 @@ impl S3Server {
         let temporary = self.dir.path().join("upload.tmp");
         std::fs::write(&temporary, bytes).expect("write object");
         std::fs::rename(&temporary, &path).expect("place object");
+    }
+
+    /// The objects in `bucket` whose keys start with `prefix`, by key.
+    pub fn objects(&self, bucket: &str, prefix: &str) -> Vec<(String, Vec<u8>)> {
+        fn walk(root: &std::path::Path, dir: &std::path::Path, found: &mut Vec<(String, Vec<u8>)>) {
+            for entry in std::fs::read_dir(dir).expect("read bucket folder") {
+                let path = entry.expect("bucket entry").path();
+                if path.is_dir() {
+                    walk(root, &path, found);
+                } else {
+                    let key = path.strip_prefix(root).expect("inside the bucket");
+                    found.push((
+                        key.to_string_lossy().into_owned(),
+                        std::fs::read(&path).expect("read object"),
+                    ));
+                }
+            }
+        }
+        let root = self.root.join(bucket);
+        let mut found = Vec::new();
+        walk(&root, &root, &mut found);
+        found.retain(|(key, _)| key.starts_with(prefix));
+        found.sort();
+        found
     }
 
     /// Answers the next `count` requests with `503 Slow Down`.
