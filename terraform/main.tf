@@ -38,10 +38,16 @@ locals {
 
   # The app's identity in the cluster. The Kubernetes manifests (k8s-manifests/)
   # declare the same namespace and ServiceAccount; both sides must agree.
-  app_namespace       = "clo835"
-  app_service_account = "clo835-sa"
+  app_namespace           = "clo835"
+  app_service_account     = "clo835-sa"
+  backup_service_account  = "employee-db-backup"
+  restore_service_account = "employee-db-restore"
 
   background_bucket_name = coalesce(var.background_bucket_name, "${var.name}-backgrounds-${data.aws_caller_identity.current.account_id}-${var.region}")
+  backup_bucket_name     = coalesce(var.backup_bucket_name, "${var.name}-backups-${data.aws_caller_identity.current.account_id}-${var.region}")
+  # The CronJob names each backup <UTC time>.jsonl under this prefix; the roles
+  # and the expiry rule cover exactly it.
+  backup_prefix = "backups/"
 
   tags = merge(var.tags, {
     Project   = "employee-db"

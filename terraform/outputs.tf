@@ -28,6 +28,21 @@ output "background_image_url" {
   value       = "s3://${module.backgrounds_bucket.s3_bucket_id}/${var.background_image_key}"
 }
 
+output "backup_url" {
+  description = "Value for BACKUP_URL in k8s-manifests/app-config.env: the prefix the nightly CronJob writes <UTC time>.jsonl under."
+  value       = "s3://${module.backups_bucket.s3_bucket_id}/${local.backup_prefix}"
+}
+
+output "backup_role_arn" {
+  description = "IAM role the nightly backup gets through EKS Pod Identity (clo835/employee-db-backup): s3:PutObject under the backup prefix only."
+  value       = module.backup_pod_identity.iam_role_arn
+}
+
+output "restore_role_arn" {
+  description = "IAM role the restore Job gets through EKS Pod Identity (clo835/employee-db-restore): s3:GetObject under the backup prefix only."
+  value       = module.restore_pod_identity.iam_role_arn
+}
+
 output "app_role_arn" {
   description = "IAM role the app's pods get through EKS Pod Identity (clo835/clo835-sa): s3:GetObject on the bucket only."
   value       = module.app_pod_identity.iam_role_arn

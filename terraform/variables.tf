@@ -205,6 +205,28 @@ variable "background_bucket_name" {
   }
 }
 
+variable "backup_bucket_name" {
+  description = "Name of the private bucket holding the nightly backups. Empty: <name>-backups-<account id>-<region>."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.backup_bucket_name == "" || can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", var.backup_bucket_name))
+    error_message = "backup_bucket_name must be empty or a valid S3 bucket name."
+  }
+}
+
+variable "backup_retention_days" {
+  description = "Days a nightly backup is kept before it expires (then 7 more as a noncurrent version)."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.backup_retention_days >= 1 && var.backup_retention_days <= 3650 && floor(var.backup_retention_days) == var.backup_retention_days
+    error_message = "backup_retention_days must be a whole number from 1 to 3650."
+  }
+}
+
 variable "background_image_key" {
   description = "Object key of the sample background image uploaded to the bucket."
   type        = string

@@ -13,7 +13,7 @@
 #     yamllint on the compose file, the manifests and the lint configs;
 #   - compose: docker-compose.yml against the Compose specification's JSON schema
 #     (the copy vendored in check-jsonschema, from the compose-spec project);
-#   - pytest: tests/offline/test_{k8s,compose,dockerfile,deploy_scripts}.py, the facts
+#   - pytest: tests/offline/test_{k8s,backup,compose,dockerfile,deploy_scripts}.py, the facts
 #     the deployment promises, and scripts/test-functionality.sh run against the real
 #     app (built here with cargo) on its embedded SQLite database.
 set -euo pipefail
@@ -141,7 +141,7 @@ build_app() {
 
 tests() {
   RENDERED_MANIFESTS="${rendered}" python -m pytest -q -p no:cacheprovider \
-    tests/offline/test_k8s.py tests/offline/test_compose.py \
+    tests/offline/test_k8s.py tests/offline/test_backup.py tests/offline/test_compose.py \
     tests/offline/test_dockerfile.py tests/offline/test_deploy_scripts.py
 }
 

@@ -32,6 +32,7 @@ OPERATOR_SCRIPTS = [
     "test-data-persistence.sh",
     "change-background.sh",
     "configure-alb-https.sh",
+    "restore.sh",
 ]
 
 

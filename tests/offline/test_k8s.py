@@ -69,7 +69,7 @@ def test_the_set_is_complete():
     assert {
         "Namespace", "ConfigMap", "Service", "Deployment", "StatefulSet", "StorageClass",
         "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "HorizontalPodAutoscaler",
-        "PodDisruptionBudget", "NetworkPolicy",
+        "PodDisruptionBudget", "NetworkPolicy", "CronJob",
     } <= kinds
 
 
@@ -369,15 +369,18 @@ def test_app_takes_http_on_81():
     assert [rule["ports"] for rule in policy["spec"]["ingress"]] == [[{"protocol": "TCP", "port": 81}]]
 
 
-def test_mysql_is_reachable_only_from_the_app_on_3306():
+def test_mysql_is_reachable_only_from_the_app_and_the_backup_jobs_on_3306():
     policies = [p for p in objects("NetworkPolicy") if p["spec"]["podSelector"].get("matchLabels") == MYSQL_LABELS]
     assert len(policies) == 1
     [rule] = policies[0]["spec"]["ingress"]
     assert rule["ports"] == [{"protocol": "TCP", "port": 3306}]
-    [source] = rule["from"]
-    assert set(source) == {"podSelector"}, "no namespaceSelector or ipBlock"
-    assert selects(source["podSelector"]["matchLabels"], pod_labels(app()))
-    assert not selects(source["podSelector"]["matchLabels"], pod_labels(mysql()))
+    app_source, backup_source = rule["from"]
+    for source in (app_source, backup_source):
+        assert set(source) == {"podSelector"}, "no namespaceSelector or ipBlock"
+        assert not selects(source["podSelector"]["matchLabels"], pod_labels(mysql()))
+    assert selects(app_source["podSelector"]["matchLabels"], pod_labels(app()))
+    backup_pod = one("CronJob", "employee-db-backup")["spec"]["jobTemplate"]["spec"]["template"]
+    assert selects(backup_source["podSelector"]["matchLabels"], backup_pod["metadata"]["labels"])
 
 
 # --- Scaling and zero-downtime rollouts -------------------------------------------------

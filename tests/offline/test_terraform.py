@@ -212,11 +212,15 @@ def test_no_arn_assumes_the_commercial_partition():
     assert "arn:${data.aws_partition.current.partition}:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy" in admin
 
 
-# --- The background bucket -----------------------------------------------------------
+# --- The buckets: backgrounds and backups ----------------------------------------------
+
+BUCKETS = ["backgrounds_bucket", "backups_bucket"]
 
 
-def test_bucket_blocks_all_public_access():
-    bucket = MODULES["backgrounds_bucket"]
+
+@pytest.mark.parametrize("name", BUCKETS)
+def test_bucket_blocks_all_public_access(name):
+    bucket = MODULES[name]
     for setting in ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets"):
         assert bucket[setting] is True, setting
     assert bucket["control_object_ownership"] is True
@@ -225,15 +229,17 @@ def test_bucket_blocks_all_public_access():
         assert opening not in bucket, f"bucket sets {opening}"
 
 
-def test_bucket_is_encrypted_and_versioned():
-    bucket = MODULES["backgrounds_bucket"]
+@pytest.mark.parametrize("name", BUCKETS)
+def test_bucket_is_encrypted_and_versioned(name):
+    bucket = MODULES[name]
     sse = bucket["server_side_encryption_configuration"]["rule"]["apply_server_side_encryption_by_default"]
     assert sse["sse_algorithm"] in ("AES256", "aws:kms")
     assert bucket["versioning"]["enabled"] is True
 
 
-def test_bucket_policy_denies_requests_without_tls():
-    bucket = MODULES["backgrounds_bucket"]
+@pytest.mark.parametrize("name", BUCKETS)
+def test_bucket_policy_denies_requests_without_tls(name):
+    bucket = MODULES[name]
     assert bucket["attach_deny_insecure_transport_policy"] is True
     assert bucket["attach_require_latest_tls_policy"] is True
 
@@ -412,6 +418,75 @@ def test_kubernetes_manifests_use_the_same_namespace_and_service_account():
     assert LOCALS["app_service_account"] in service_accounts
 
 
+# --- Backups: the bucket's expiry and the two job roles ----------------------------------
+
+BACKUP_OBJECTS = "${module.backups_bucket.s3_bucket_arn}/${local.backup_prefix}*"
+
+
+def test_backups_expire_after_the_configured_days_under_the_prefix_only():
+    rules = {rule["id"]: rule for rule in MODULES["backups_bucket"]["lifecycle_rule"]}
+    expire = rules["expire-backups"]
+    assert expire["enabled"] is True
+    assert expire["filter"] == {"prefix": ref("local.backup_prefix")}
+    assert expire["expiration"] == {"days": ref("var.backup_retention_days")}
+    assert expire["noncurrent_version_expiration"]["noncurrent_days"] <= 30
+    assert expire["abort_incomplete_multipart_upload_days"] == 1, "the writer cannot abort its own uploads"
+    assert rules["remove-expired-delete-markers"]["expiration"] == {"expired_object_delete_marker": True}
+    assert LOCALS["backup_prefix"] == "backups/"
+    assert VARIABLES["backup_retention_days"]["default"] == 30
+
+
+@pytest.mark.parametrize(
+    "module, action, service_account",
+    [
+        ("backup_pod_identity", "s3:PutObject", "backup_service_account"),
+        ("restore_pod_identity", "s3:GetObject", "restore_service_account"),
+    ],
+)
+def test_backup_and_restore_roles_do_one_thing_under_the_prefix(module, action, service_account):
+    role = MODULES[module]
+    assert role["attach_custom_policy"] is True
+    (statement,) = role["policy_statements"]
+    assert statement.get("effect", "Allow") == "Allow"
+    assert statement["actions"] == [action], "no list, delete or any other action"
+    assert statement["resources"] == [BACKUP_OBJECTS], "objects under the prefix, not the bucket"
+    assert "condition" not in statement and "not_actions" not in statement
+    others = [k for k, v in role.items() if k.startswith("attach_") and k != "attach_custom_policy" and v]
+    assert not others, f"extra policies attached: {others}"
+    for widening in ("additional_policy_arns", "source_policy_documents", "override_policy_documents"):
+        assert widening not in role, widening
+    (association,) = role["associations"].values()
+    assert association == {
+        "cluster_name": ref("module.eks.cluster_name"),
+        "namespace": ref("local.app_namespace"),
+        "service_account": ref(f"local.{service_account}"),
+    }
+
+
+def test_no_other_role_reaches_the_backups():
+    for name, module in MODULES.items():
+        if name not in ("backups_bucket", "backup_pod_identity", "restore_pod_identity"):
+            assert "backups_bucket" not in str(module), f"module {name} refers to the backups"
+
+
+def test_backup_identities_are_the_manifests_service_accounts():
+    assert LOCALS["backup_service_account"] == "employee-db-backup"
+    assert LOCALS["restore_service_account"] == "employee-db-restore"
+    manifests = ROOT / "k8s-manifests"
+    documents = [doc for doc in yaml.safe_load_all((manifests / "backup.yaml").read_text()) if doc]
+    accounts = {doc["metadata"]["name"] for doc in documents if doc["kind"] == "ServiceAccount"}
+    assert {LOCALS["backup_service_account"], LOCALS["restore_service_account"]} <= accounts
+    (cronjob,) = [doc for doc in documents if doc["kind"] == "CronJob"]
+    pod = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == LOCALS["backup_service_account"]
+    restore = (ROOT / "scripts" / "restore.sh").read_text()
+    assert f'serviceAccountName = "{LOCALS["restore_service_account"]}"' in restore
+
+
+def test_backup_url_output_is_the_prefix_the_writer_may_write():
+    assert OUTPUTS["backup_url"]["value"] == "s3://${module.backups_bucket.s3_bucket_id}/${local.backup_prefix}"
+
+
 # --- The cluster and its network -------------------------------------------------------
 
 
@@ -474,6 +549,9 @@ def test_every_variable_has_a_type_and_a_description():
         "background_bucket_name",
         "background_image_url",
         "app_role_arn",
+        "backup_url",
+        "backup_role_arn",
+        "restore_role_arn",
         "ci_role_arn",
         "lb_controller_role_arn",
         "alb_https_settings",
@@ -501,6 +579,9 @@ def test_example_variables_file_passes_the_validations(variables_only):
         ({"region": "us_east_1"}, "region must look like us-east-1"),
         ({"ecr_repository_name": "Employee-DB"}, "ecr_repository_name must be a valid ECR repository name"),
         ({"background_bucket_name": "Backgrounds"}, "background_bucket_name must be empty or a valid S3 bucket name"),
+        ({"backup_bucket_name": "Backups"}, "backup_bucket_name must be empty or a valid S3 bucket name"),
+        ({"backup_retention_days": 0}, "backup_retention_days must be a whole number from 1 to 3650"),
+        ({"backup_retention_days": 1.5}, "backup_retention_days must be a whole number from 1 to 3650"),
     ],
 )
 def test_variables_reject_bad_values(variables_only, variables, message):
