@@ -122,7 +122,7 @@ pub async fn backup(to: &str) -> ExitCode {
         }
         Err(err) => {
             eprintln!("employee-db: backup failed, no backup was written: {err}");
-            ExitCode::FAILURE
+            exit_code(&err)
         }
     }
 }
@@ -149,8 +149,16 @@ pub async fn restore(from: &str, merge: bool) -> ExitCode {
         }
         Err(err) => {
             eprintln!("employee-db: restore failed, nothing was written: {err}");
-            ExitCode::FAILURE
+            exit_code(&err)
         }
+    }
+}
+
+/// 2 for what the command line got wrong (as for an unknown argument), 1 for the rest.
+fn exit_code(err: &crate::backup::BackupError) -> ExitCode {
+    match err {
+        crate::backup::BackupError::Location(_) => ExitCode::from(2),
+        _ => ExitCode::FAILURE,
     }
 }
 

@@ -699,3 +699,21 @@ async fn an_unreachable_database_is_one_line_and_exit_1() {
         "a failed backup leaves no partial file"
     );
 }
+
+/// A destination or source that is neither a path nor an S3 URL is a usage error.
+#[tokio::test]
+async fn a_location_that_is_no_file_or_s3_url_exits_2() {
+    for args in [
+        ["backup", "--to", "ftp://host/b.jsonl"],
+        ["restore", "--from", "s3://Not_A_Bucket/b.jsonl"],
+    ] {
+        let out = employee_db(&args, &[]).await;
+        let stderr = process::stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(
+            stderr.contains("accepted forms: s3://BUCKET/KEY"),
+            "{stderr}"
+        );
+    }
+}
