@@ -169,8 +169,7 @@ async fn restore_into(
     let mut decoder = Decoder::open(source.open().await.map_err(BackupError::Source)?).await?;
     if decoder.header() != &header {
         return Err(FormatError::Damaged(format!(
-            "{} changed between the check and the restore",
-            source.location()
+            "{source} changed between the check and the restore"
         ))
         .into());
     }

@@ -328,10 +328,13 @@ impl Upload {
 /// A readable backup. Restore reads it twice (check, then write), and an S3 object is
 /// fetched twice rather than kept on disk: the second GET is pinned to the first one's
 /// ETag, so an object replaced in between is refused rather than mixed.
-pub struct Source {
-    location: Location,
-    s3: Option<(Client, ObjectLocation)>,
-    etag: Option<String>,
+pub enum Source {
+    File(PathBuf),
+    S3 {
+        client: Client,
+        object: ObjectLocation,
+        etag: Option<String>,
+    },
 }
 
 pub type Reader = Pin<Box<dyn AsyncBufRead + Send>>;
@@ -341,46 +344,51 @@ const READ_BUFFER_BYTES: usize = 256 * 1024;
 
 impl Source {
     pub async fn new(location: Location, aws: &BackgroundConfig) -> Source {
-        let s3 = match &location {
-            Location::S3(object) => Some((client_for(object, aws).await, object.clone())),
-            Location::File(_) => None,
-        };
-        Source {
-            location,
-            s3,
-            etag: None,
+        match location {
+            Location::File(path) => Source::File(path),
+            Location::S3(object) => Source::S3 {
+                client: client_for(&object, aws).await,
+                object,
+                etag: None,
+            },
         }
     }
 
-    pub fn location(&self) -> &Location {
-        &self.location
-    }
-
     pub async fn open(&mut self) -> Result<Reader, String> {
-        match (&self.location, &self.s3) {
-            (_, Some((client, object))) => {
-                let got = client
-                    .get_object()
-                    .bucket(&object.bucket)
-                    .key(&object.key)
-                    .set_if_match(self.etag.clone())
-                    .send()
-                    .await
-                    .map_err(|e| s3_error("cannot read", object, e))?;
-                if self.etag.is_none() {
-                    self.etag = got.e_tag().map(str::to_owned);
-                }
-                Ok(Box::pin(got.body.into_async_read()))
-            }
-            (Location::File(path), None) => {
-                let file = tokio::fs::File::open(path)
+        match self {
+            Source::File(path) => {
+                let file = tokio::fs::File::open(&path)
                     .await
                     .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
                 Ok(Box::pin(BufReader::with_capacity(READ_BUFFER_BYTES, file)))
             }
-            (Location::S3(object), None) => {
-                unreachable!("Source::new makes a client for {object}")
+            Source::S3 {
+                client,
+                object,
+                etag,
+            } => {
+                let got = client
+                    .get_object()
+                    .bucket(&object.bucket)
+                    .key(&object.key)
+                    .set_if_match(etag.clone())
+                    .send()
+                    .await
+                    .map_err(|e| s3_error("cannot read", object, e))?;
+                if etag.is_none() {
+                    *etag = got.e_tag().map(str::to_owned);
+                }
+                Ok(Box::pin(got.body.into_async_read()))
             }
+        }
+    }
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::File(path) => path.display().fmt(f),
+            Source::S3 { object, .. } => object.fmt(f),
         }
     }
 }

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
+use std::time::Duration;
 
 use sqlx::{MySql, Sqlite, Transaction};
 
@@ -70,9 +71,25 @@ macro_rules! on_tx {
     };
 }
 
+/// Bounds one statement by the query timeout, as the app bounds its queries, so a hung
+/// server cannot hang a backup or restore; the whole run may take longer.
+async fn bounded<T>(
+    timeout: Duration,
+    statement: impl Future<Output = Result<T, sqlx::Error>>,
+) -> Result<T, DbError> {
+    match tokio::time::timeout(timeout, statement).await {
+        Ok(result) => result.map_err(DbError::from),
+        Err(_) => Err(DbError::Unavailable(format!(
+            "no answer within {} ms (DB_QUERY_TIMEOUT_MS)",
+            timeout.as_millis()
+        ))),
+    }
+}
+
 /// The employee table as it was when the snapshot began, read a page at a time.
 pub struct Snapshot {
     tx: Tx,
+    timeout: Duration,
     rows: u64,
     /// The last ID handed out: pages continue after it (keyset paging on the primary
     /// key, so each page is one index range whatever the table's size).
@@ -92,12 +109,16 @@ impl Snapshot {
             return Ok(Vec::new());
         }
         let after = self.after;
-        let batch = on_tx!(&mut self.tx, t => sqlx::query(PAGE_AFTER.as_str())
-            .bind(after)
-            .bind(BATCH_ROWS as i64)
-            .fetch_all(&mut **t)
-            .await
-            .and_then(|rows| rows.iter().map(employee_from_row).collect::<Result<Vec<_>, _>>()))?;
+        let tx = &mut self.tx;
+        let batch = bounded(self.timeout, async {
+            on_tx!(tx, t => sqlx::query(PAGE_AFTER.as_str())
+                .bind(after)
+                .bind(BATCH_ROWS as i64)
+                .fetch_all(&mut **t)
+                .await
+                .and_then(|rows| rows.iter().map(employee_from_row).collect::<Result<Vec<_>, _>>()))
+        })
+        .await?;
         match batch.last() {
             Some(last) => self.after = last.emp_id().get(),
             None => self.done = true,
@@ -161,9 +182,10 @@ impl Db {
             Pool::MySql(p) => Tx::MySql(p.begin_with(BEGIN_SNAPSHOT_MYSQL).await?),
             Pool::Sqlite(p) => Tx::Sqlite(p.begin_with(BEGIN_SNAPSHOT_SQLITE).await?),
         };
-        let rows: i64 = on_tx!(&mut tx, t => sqlx::query_scalar(COUNT).fetch_one(&mut **t).await)?;
+        let rows = count(self.query_timeout, &mut tx).await?;
         Ok(Snapshot {
             tx,
+            timeout: self.query_timeout,
             rows: rows.max(0) as u64,
             after: 0,
             done: false,
@@ -187,10 +209,9 @@ impl Db {
                     .map_err(|e| self.naming_the_file(e.into()))?,
             ),
         };
+        let timeout = self.query_timeout;
         if !merge {
-            let stored: i64 =
-                on_tx!(&mut tx, t => sqlx::query_scalar(COUNT).fetch_one(&mut **t).await)
-                    .map_err(DbError::from)?;
+            let stored = count(timeout, &mut tx).await?;
             if stored > 0 {
                 return Err(RestoreError::NotEmpty(stored));
             }
@@ -210,7 +231,7 @@ impl Db {
             }
             done.read += batch.len() as u64;
             if merge {
-                let stored = stored_among(&mut tx, &batch).await?;
+                let stored = stored_among(timeout, &mut tx, &batch).await?;
                 let before = batch.len();
                 let mut conflict = None;
                 batch.retain(|incoming| match stored.get(&incoming.emp_id().get()) {
@@ -226,7 +247,7 @@ impl Db {
                 }
                 done.skipped += (before - batch.len()) as u64;
             }
-            insert_all(&mut tx, &batch).await?;
+            insert_all(timeout, &mut tx, &batch).await?;
             done.written += batch.len() as u64;
         }
         on_tx!(tx, t => t.commit().await).map_err(DbError::from)?;
@@ -234,34 +255,50 @@ impl Db {
     }
 }
 
+async fn count(timeout: Duration, tx: &mut Tx) -> Result<i64, DbError> {
+    bounded(timeout, async {
+        on_tx!(tx, t => sqlx::query_scalar(COUNT).fetch_one(&mut **t).await)
+    })
+    .await
+}
+
 /// The stored employees with the IDs in `batch`, by ID.
-async fn stored_among(tx: &mut Tx, batch: &[Employee]) -> Result<HashMap<i64, Employee>, DbError> {
-    let rows = on_tx!(tx, t => {
-        let mut query = sqlx::query(select_ids(batch.len()));
-        for employee in batch {
-            query = query.bind(employee.emp_id().get());
-        }
-        query
-            .fetch_all(&mut **t)
-            .await
-            .and_then(|rows| rows.iter().map(employee_from_row).collect::<Result<Vec<_>, _>>())
-    })?;
+async fn stored_among(
+    timeout: Duration,
+    tx: &mut Tx,
+    batch: &[Employee],
+) -> Result<HashMap<i64, Employee>, DbError> {
+    let rows = bounded(timeout, async {
+        on_tx!(tx, t => {
+            let mut query = sqlx::query(select_ids(batch.len()));
+            for employee in batch {
+                query = query.bind(employee.emp_id().get());
+            }
+            query
+                .fetch_all(&mut **t)
+                .await
+                .and_then(|rows| rows.iter().map(employee_from_row).collect::<Result<Vec<_>, _>>())
+        })
+    })
+    .await?;
     Ok(rows.into_iter().map(|e| (e.emp_id().get(), e)).collect())
 }
 
-async fn insert_all(tx: &mut Tx, batch: &[Employee]) -> Result<(), DbError> {
+async fn insert_all(timeout: Duration, tx: &mut Tx, batch: &[Employee]) -> Result<(), DbError> {
     if batch.is_empty() {
         return Ok(());
     }
-    on_tx!(tx, t => {
-        let mut query = sqlx::query(insert_rows(batch.len()));
-        for employee in batch {
-            query = query.bind(employee.emp_id().get());
-            for value in employee.text_values() {
-                query = query.bind(value);
+    bounded(timeout, async {
+        on_tx!(tx, t => {
+            let mut query = sqlx::query(insert_rows(batch.len()));
+            for employee in batch {
+                query = query.bind(employee.emp_id().get());
+                for value in employee.text_values() {
+                    query = query.bind(value);
+                }
             }
-        }
-        query.execute(&mut **t).await.map(|_| ())
-    })?;
-    Ok(())
+            query.execute(&mut **t).await.map(|_| ())
+        })
+    })
+    .await
 }
