@@ -18,7 +18,7 @@ use crate::config::{BackgroundConfig, Config};
 use crate::db::backup::{RestoreError, Restored, Snapshot};
 use crate::db::{Db, DbError};
 
-pub use self::format::{FORMAT_VERSION, FormatError, Header, SCHEMA_VERSION};
+pub use self::format::{FormatError, Header};
 pub use self::store::Location;
 
 /// Output is handed to the destination in pieces of about this size.
