@@ -156,7 +156,7 @@ async fn restore_into(
     if !merge {
         // Checked again inside the load's transaction; asking now saves reading a large
         // backup only to refuse it.
-        let stored = db.count().await?;
+        let stored = db.employee_count().await?;
         if stored > 0 {
             return Err(RestoreError::NotEmpty(stored).into());
         }

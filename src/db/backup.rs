@@ -175,6 +175,13 @@ fn describe(employee: &Employee) -> String {
 }
 
 impl Db {
+    /// How many employees are stored, for a restore's early refusal of a database that
+    /// has some.
+    pub async fn employee_count(&self) -> Result<i64, DbError> {
+        self.run(async { on_pool!(&self.pool, p => sqlx::query_scalar(COUNT).fetch_one(p).await) })
+            .await
+    }
+
     /// Opens a consistent snapshot of the employee table and counts it; the app may keep
     /// serving and writing while it is read.
     pub async fn snapshot(&self) -> Result<Snapshot, DbError> {
