@@ -10,7 +10,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
-use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
+use aws_credential_types::provider::SharedCredentialsProvider;
+use sqlx::mysql::{MySqlPool, MySqlPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -72,9 +73,10 @@ impl From<sqlx::Error> for DbError {
             sqlx::Error::PoolTimedOut
             | sqlx::Error::PoolClosed
             | sqlx::Error::WorkerCrashed
-            | sqlx::Error::Io(_)
-            | sqlx::Error::Tls(_)
             | sqlx::Error::Protocol(_) => DbError::Unavailable(err.to_string()),
+            sqlx::Error::Io(_) | sqlx::Error::Tls(_) => {
+                DbError::Unavailable(connect::describe(&err))
+            }
             sqlx::Error::Database(ref db) if is_transient(db.as_ref()) => {
                 DbError::Unavailable(err.to_string())
             }
@@ -124,27 +126,24 @@ pub struct Db {
     query_timeout: Duration,
     /// The SQLite file, named in every error about it so an operator knows what to fix.
     sqlite_path: Option<std::path::PathBuf>,
+    /// TLS and IAM state, and why the database was last unreachable (`db/connect.rs`).
+    connect: Arc<connect::Connect>,
 }
 
 impl Db {
     /// Creates the pool without connecting, so the app starts while MySQL is down.
     pub fn connect_lazy(settings: &DbSettings) -> Result<Db, DbError> {
-        let pool = match &settings.backend {
-            DatabaseConfig::MySql {
-                host,
-                port,
-                user,
-                password,
-                database,
-            } => {
-                let options = MySqlConnectOptions::new()
-                    .host(host)
-                    .port(*port)
-                    .username(user)
-                    .password(password.expose())
-                    .database(database)
-                    .charset("utf8mb4");
-                Pool::MySql(
+        Db::open(settings, None)
+    }
+
+    fn open(
+        settings: &DbSettings,
+        aws_credentials: Option<SharedCredentialsProvider>,
+    ) -> Result<Db, DbError> {
+        let (pool, connect) = match &settings.backend {
+            DatabaseConfig::MySql(mysql) => {
+                let (pool, connect) = connect::mysql_pool(
+                    mysql,
                     MySqlPoolOptions::new()
                         .max_connections(settings.max_connections)
                         .acquire_timeout(settings.acquire_timeout)
@@ -164,9 +163,10 @@ impl Db {
                                 }
                                 Ok(true)
                             })
-                        })
-                        .connect_lazy_with(options),
-                )
+                        }),
+                    aws_credentials,
+                )?;
+                (Pool::MySql(pool), connect)
             }
             DatabaseConfig::Sqlite { path } => {
                 let options = SqliteConnectOptions::from_str("sqlite:")
@@ -177,11 +177,14 @@ impl Db {
                     // FULL: a confirmed add survives power loss, not only a crash.
                     .synchronous(SqliteSynchronous::Full)
                     .busy_timeout(settings.query_timeout);
-                Pool::Sqlite(
-                    SqlitePoolOptions::new()
-                        .max_connections(settings.max_connections.min(8))
-                        .acquire_timeout(settings.acquire_timeout)
-                        .connect_lazy_with(options),
+                (
+                    Pool::Sqlite(
+                        SqlitePoolOptions::new()
+                            .max_connections(settings.max_connections.min(8))
+                            .acquire_timeout(settings.acquire_timeout)
+                            .connect_lazy_with(options),
+                    ),
+                    connect::Connect::default(),
                 )
             }
         };
@@ -191,8 +194,9 @@ impl Db {
             query_timeout: settings.query_timeout,
             sqlite_path: match &settings.backend {
                 DatabaseConfig::Sqlite { path } => Some(path.clone()),
-                DatabaseConfig::MySql { .. } => None,
+                DatabaseConfig::MySql(_) => None,
             },
+            connect: Arc::new(connect),
         })
     }
 
@@ -219,6 +223,7 @@ impl Db {
                 ))
             })?;
         }
+        self.ready_to_connect().await?;
         let result = match &self.pool {
             Pool::MySql(p) => sqlx::migrate!("migrations/mysql").run(p).await,
             Pool::Sqlite(p) => sqlx::migrate!("migrations/sqlite").run(p).await,
@@ -260,11 +265,16 @@ impl Db {
                     );
                     return;
                 }
-                Err(DbError::Unavailable(reason)) => {
-                    tracing::warn!(%reason, retry_in_ms = delay.as_millis() as u64, "database not reachable yet");
-                }
                 Err(err) => {
-                    tracing::error!(error = %err, retry_in_ms = delay.as_millis() as u64, "database migration failed");
+                    self.remember_failure(&err);
+                    match err {
+                        DbError::Unavailable(reason) => {
+                            tracing::warn!(%reason, retry_in_ms = delay.as_millis() as u64, "database not reachable yet");
+                        }
+                        err => {
+                            tracing::error!(error = %err, retry_in_ms = delay.as_millis() as u64, "database migration failed");
+                        }
+                    }
                 }
             }
             tokio::time::sleep(delay).await;
@@ -278,9 +288,7 @@ impl Db {
         fut: impl Future<Output = Result<T, sqlx::Error>>,
     ) -> Result<T, DbError> {
         if !self.schema_ready.load(Ordering::Acquire) {
-            return Err(DbError::Unavailable(
-                "the database schema is not in place yet".into(),
-            ));
+            return Err(DbError::Unavailable(self.not_ready_reason()));
         }
         match tokio::time::timeout(self.query_timeout, fut).await {
             Ok(result) => result.map_err(DbError::from),
@@ -432,3 +440,6 @@ mod tests {
         }
     }
 }
+
+mod connect;
+mod iam;
