@@ -11,7 +11,7 @@ Usage: scripts/validate-prerequisites.sh [-h] [-n NAMESPACE] [--https] [--tools-
 
 Checks, in order:
   tools        aws >= 2, kubectl >= 1.31, curl, jq, git (required);
-               terraform >= 1.10 and docker (only needed to build the cluster or
+               terraform >= 1.11.1 and docker (only needed to build the cluster or
                images locally: warnings)
   AWS          the caller identity (aws sts get-caller-identity) and a region
   cluster      kubectl reaches the API server and may apply the manifests
@@ -97,7 +97,7 @@ tool kubectl 1.31 required kubectl version --client
 tool curl "" required
 tool jq "" required
 tool git "" required
-tool terraform 1.10 optional terraform version
+tool terraform 1.11.1 optional terraform version
 tool docker "" optional
 
 if [[ "${tools_only}" == true ]] || ! command -v aws >/dev/null || ! command -v kubectl >/dev/null; then

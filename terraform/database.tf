@@ -60,7 +60,7 @@ module "database" {
 
   deletion_protection              = true
   skip_final_snapshot              = false
-  final_snapshot_identifier_prefix = "${var.name}-mysql-final"
+  final_snapshot_identifier_prefix = "final"
 
   performance_insights_enabled = var.database_performance_insights
 

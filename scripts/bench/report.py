@@ -15,6 +15,7 @@ ORDER = [
     ("point-select (mariadb-slap)", None),
     ("GET /", "GET /healthz"),
     ("POST /fetchdata", "point-select (mariadb-slap)"),
+    ("POST /fetchdata over TLS (verify-identity)", "POST /fetchdata"),
     ("POST /addemp", "GET /healthz"),
     ("GET /employees", "GET /healthz"),
     ("POST /fetchdata via HAProxy, at rest", None),
