@@ -581,6 +581,7 @@ def test_rds_overlay_is_the_base_without_mysql_plus_the_ca_bundle():
             ("StorageClass", "clo835-gp3"), ("NetworkPolicy", "mysql-from-employee-db")}
     assert gone <= base
     assert kept == base - gone | {("ConfigMap", "rds-ca-bundle")}
+    assert of(rds, "ConfigMap", "rds-ca-bundle")["metadata"]["namespace"] == NAMESPACE
     assert not [o for o in rds if "mysql" in json.dumps(o.get("metadata", {}).get("labels", {}))]
 
 
