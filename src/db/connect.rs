@@ -135,7 +135,11 @@ impl Db {
 
     /// Records why reaching the database failed, for `/readyz`.
     pub(super) fn remember_failure(&self, err: &DbError) {
-        *self.connect.last_failure.lock().expect("failure record") = Some(err.to_string());
+        let reason = match err {
+            DbError::Unavailable(reason) => reason.clone(),
+            DbError::Other(err) => err.to_string(),
+        };
+        *self.connect.last_failure.lock().expect("failure record") = Some(reason);
     }
 
     /// Why requests cannot be served yet: the schema is missing, and the last attempt
