@@ -48,7 +48,9 @@ module "database" {
 
   create_db_parameter_group = true
   parameters = [
-    # ON: the server refuses every connection without TLS.
+    # ON: the server refuses every connection without TLS. DB instances take 1 for ON
+    # (the RDS User Guide, "Requiring SSL/TLS for all connections to a MySQL DB
+    # instance"); only Aurora clusters spell it ON.
     { name = "require_secure_transport", value = "1" },
   ]
   create_db_option_group = false
