@@ -519,6 +519,15 @@ def test_prerequisites_for_https_check_the_overlays_settings(tmp_path):
     assert result.returncode == 1
 
 
+def test_prerequisites_for_rds_check_the_overlay_and_ask_for_no_secret(tmp_path):
+    result = prerequisites(tmp_path, "--rds", metrics="True", controller="1")
+    # The committed files are placeholders until configure-rds.sh runs.
+    assert "FAIL  k8s-overlays/rds/settings.env holds placeholders" in result.stdout
+    assert "FAIL  k8s-overlays/rds/rds-ca.pem is the placeholder" in result.stdout
+    assert "Secret" not in result.stdout.split("Namespace")[1].split("After apply")[0]
+    assert result.returncode == 1
+
+
 # --- The ConfigMap, read by the real app ----------------------------------------------
 
 
