@@ -581,6 +581,33 @@ def test_the_config_maps_settings_start_the_app_and_its_shutdown_begins_with_rea
         log.close()
 
 
+def test_the_rds_overlays_settings_pass_the_apps_checks_and_the_placeholder_bundle_stops_it(tmp_path):
+    """The rds overlay's settings (DB_AUTH=iam with verify-identity TLS) are accepted, and
+    the committed CA bundle, a placeholder until configure-rds.sh runs, stops the app at
+    start with one line saying so rather than failing every connection later."""
+    binary = os.environ.get("EMPLOYEE_DB_BIN")
+    if not binary:
+        pytest.skip("EMPLOYEE_DB_BIN is not set: scripts/checks/20-deploy.sh builds the app and sets it")
+    from deploy_helpers import render
+
+    rendered_rds = render(ROOT / "k8s-overlays" / "rds")
+    (data,) = [o["data"] for o in rendered_rds
+               if o["kind"] == "ConfigMap" and o["metadata"]["name"].startswith("employee-db-config-")]
+    (bundle,) = [o["data"] for o in rendered_rds if o["metadata"]["name"] == "rds-ca-bundle"]
+    # The file the pod mounts, at a path of this test's own.
+    (name, contents), = bundle.items()
+    assert data["DB_SSL_CA"].endswith("/" + name)
+    (tmp_path / name).write_text(contents)
+    environment = {**data, "PATH": os.environ["PATH"], "PORT": str(free_port()), "BIND_ADDRESS": "127.0.0.1",
+                   "DB_SSL_CA": str(tmp_path / name)}
+    result = subprocess.run([binary], cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"employee-db: cannot open the database: database error: error with configuration: DB_SSL_CA={tmp_path / name}: "
+        "holds no PEM certificate"
+    ]
+
+
 # --- configure-rds.sh -----------------------------------------------------------------
 
 RDS_SETTINGS = {
