@@ -9,6 +9,7 @@
 locals {
   rds_enabled          = var.database == "rds"
   database_master_user = "admin"
+  database_port        = 3306
 }
 
 module "database" {
@@ -34,7 +35,7 @@ module "database" {
   # RDS generates the master password and keeps it in Secrets Manager: it never
   # passes through Terraform's plan or state.
   manage_master_user_password = true
-  port                        = 3306
+  port                        = local.database_port
 
   # A standby in a second zone with synchronous replication; a failover moves the
   # endpoint's DNS name to it (the app reconnects as after a restart).
@@ -97,8 +98,8 @@ resource "aws_vpc_security_group_ingress_rule" "database_from_cluster" {
   description                  = "MySQL from the EKS nodes and pods"
   referenced_security_group_id = module.eks.node_security_group_id
   ip_protocol                  = "tcp"
-  from_port                    = 3306
-  to_port                      = 3306
+  from_port                    = local.database_port
+  to_port                      = local.database_port
   tags                         = local.tags
 }
 

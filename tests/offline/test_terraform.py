@@ -743,7 +743,9 @@ def test_rds_security_group_admits_mysql_from_the_cluster_only():
     rule = RESOURCES[rules[0]]
     assert rule["security_group_id"] == ref("aws_security_group.database[0].id")
     assert rule["referenced_security_group_id"] == ref("module.eks.node_security_group_id")
-    assert (rule["ip_protocol"], rule["from_port"], rule["to_port"]) == ("tcp", 3306, 3306)
+    port = ref("local.database_port")
+    assert (rule["ip_protocol"], rule["from_port"], rule["to_port"]) == ("tcp", port, port)
+    assert RDS["port"] == port and LOCALS["database_port"] == 3306
     assert "cidr_ipv4" not in rule and "cidr_ipv6" not in rule and "prefix_list_id" not in rule
 
 
