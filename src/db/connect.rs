@@ -99,7 +99,7 @@ pub(super) fn mysql_pool(
 /// connection would otherwise fail later with a less direct message.
 fn check_ca_bundle(path: &std::path::Path) -> Result<(), DbError> {
     let refuse = |why: String| {
-        DbError::Other(sqlx::Error::Configuration(
+        DbError::from(sqlx::Error::Configuration(
             format!("DB_SSL_CA={}: {why}", path.display()).into(),
         ))
     };

@@ -288,9 +288,10 @@ fn iam_settings(port: u16, database: &str, ca: String) -> DbSettings {
                 ca: Some(ca.into()),
             },
         }),
-        max_connections: 2,
+        max_connections: 3,
         acquire_timeout: Duration::from_secs(2),
         query_timeout: Duration::from_secs(2),
+        read_connections: 1,
     }
 }
 
