@@ -303,6 +303,9 @@ for conns in "${CONNS[@]}"; do measure_wrk "GET /employees" "${conns}" /employee
 for conns in "${CONNS[@]}"; do measure_wrk "POST /addemp" "${conns}" /addemp addemp.lua; done
 
 PEAK_RSS_KIB="$(awk '/^VmHWM:/ { print $2 }' "/proc/${APP_PID}/status")"
+# What the resident memory is made of at the end: the binary's pages (file-backed, shared
+# between replicas on a node) against the heap and stacks (anonymous).
+RSS_SPLIT="$(awk '/^(RssAnon|RssFile):/ { printf "%s%s %d", sep, $1, $2; sep = ", " }' "/proc/${APP_PID}/status")"
 : >"${APP_LOG}"
 stop_pid "${APP_PID}"
 # The app logs, as it stops, how many lookups and list pages each database query
@@ -394,7 +397,7 @@ LOAD_AFTER="$(load_average)"
 ready_json="$(IFS=,; echo "${READY_MS[*]}")"
 cat >"${WORK}/meta.json" <<EOF
 {"peak_rss_kib": ${PEAK_RSS_KIB}, "ready_ms": [${ready_json}], "binary_bytes": ${BINARY_BYTES},
- "image": ${IMAGE_JSON}, "read_batches": "${READ_BATCHES}",
+ "image": ${IMAGE_JSON}, "read_batches": "${READ_BATCHES}", "rss_split_kib": "${RSS_SPLIT}",
  "cores": $(nproc), "load_before": "${LOAD_BEFORE}", "load_after": "${LOAD_AFTER}",
  "duration_s": ${DURATION}, "warmup_s": ${WARMUP}, "wrk_threads": ${WRK_THREADS},
  "seeded_employees": ${SEEDED}, "mariadb": "$(mariadbd --version | awk '{ print $3 }')",

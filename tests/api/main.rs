@@ -13,6 +13,7 @@ mod faults;
 mod hygiene;
 mod pages;
 mod proxy;
+mod reads;
 mod resilience;
 mod rollout;
 mod shutdown;
