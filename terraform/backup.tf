@@ -120,3 +120,24 @@ module "restore_pod_identity" {
     }
   }
 }
+
+# With database = "rds" the jobs log in as the app does: as its one IAM database
+# user, on this instance only (database.tf).
+resource "aws_iam_role_policy" "backup_jobs_database_connect" {
+  for_each = local.rds_enabled ? {
+    backup  = module.backup_pod_identity.iam_role_name
+    restore = module.restore_pod_identity.iam_role_name
+  } : {}
+
+  name = "connect-to-${var.name}-mysql-as-${var.database_iam_user}"
+  role = each.value
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Sid      = "ConnectAsTheAppUser"
+      Effect   = "Allow"
+      Action   = "rds-db:connect"
+      Resource = local.database_user_arn
+    }]
+  })
+}
