@@ -176,6 +176,11 @@ impl Db {
                     .journal_mode(SqliteJournalMode::Wal)
                     // FULL: a confirmed add survives power loss, not only a crash.
                     .synchronous(SqliteSynchronous::Full)
+                    // The search indexes' collation (migrations/sqlite/0004).
+                    .collation(
+                        crate::search::SQLITE_COLLATION,
+                        crate::search::compare_folded,
+                    )
                     .busy_timeout(settings.query_timeout);
                 Pool::Sqlite(
                     SqlitePoolOptions::new()
@@ -432,3 +437,7 @@ mod tests {
         }
     }
 }
+
+mod edit;
+mod search;
+pub use edit::{Stored, Updated};

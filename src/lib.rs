@@ -2,7 +2,7 @@
 //! integration tests run exactly what production runs.
 //!
 //! Dependencies read one way: `startup` assembles `server` and `http`, which use the
-//! domain modules (`employee`, `paging`, `db`, `background`, `lifecycle`), which use
+//! domain modules (`employee`, `paging`, `search`, `db`, `background`, `lifecycle`), which use
 //! `config`.
 
 pub mod background;
@@ -13,6 +13,7 @@ pub mod employee;
 pub mod http;
 pub mod lifecycle;
 pub mod paging;
+pub mod search;
 pub mod server;
 pub mod startup;
 pub mod telemetry;
