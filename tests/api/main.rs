@@ -7,6 +7,7 @@ mod bad_input;
 mod browser;
 mod container;
 mod cross_site;
+mod edit_delete_search;
 mod employees;
 mod faults;
 mod hygiene;
