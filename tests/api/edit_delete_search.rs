@@ -3,39 +3,13 @@
 
 use std::time::Duration;
 
-use employee_db::employee::VERSION_FIELD;
-
 use crate::on_both_backends;
-use crate::support::http::{Http, employee_form, header};
+use crate::support::http::header;
 use crate::support::mariadb::{TestDatabase, shared_server};
 use crate::support::process::Running;
 use crate::support::{Backend, Page, StoredEmployee, TestApp, spawn_app};
 
 const ADA: [&str; 5] = ["5", "Ada", "Lovlace", "Mathematics", "London"];
-
-/// The version the edit form on `page` was loaded from (its hidden field).
-pub fn version_of(page: &Page) -> String {
-    let marker = format!(r#"name="{VERSION_FIELD}" value=""#);
-    let start = page
-        .body
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no version field in:\n{}", page.body))
-        + marker.len();
-    page.body[start..]
-        .split('"')
-        .next()
-        .expect("a quoted value")
-        .to_owned()
-}
-
-/// Posts the edit form of `emp_id` with `values` (ID first) over `version`.
-pub async fn save(app: &Http, emp_id: &str, version: &str, values: [&str; 5]) -> Page {
-    let mut form = employee_form(values);
-    form.push((VERSION_FIELD, version.to_owned()));
-    let fields: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    app.post_form(&format!("/employees/{emp_id}/edit"), &fields)
-        .await
-}
 
 fn stored(values: [&str; 5]) -> StoredEmployee {
     let [emp_id, first_name, last_name, primary_skill, location] = values.map(str::to_owned);
@@ -69,10 +43,10 @@ async fn the_edit_form_shows_the_stored_values_and_saves_a_correction(backend: B
         .assert(200, r#"value="Lovlace""#)
         .assert(200, r#"<label for="last_name">Last name</label>"#)
         .assert(200, r#"value="5" readonly"#);
-    assert_eq!(version_of(&form), "1");
+    assert_eq!(form.version(), "1");
 
     let fixed = ["5", "Ada", "Lovelace", "Mathematics", "London"];
-    save(&app, "5", "1", fixed).await.assert(
+    app.edit_employee("5", "1", fixed).await.assert(
         200,
         "Ada Lovelace</strong> (ID 5) was saved. Changed: Last name.",
     );
@@ -80,23 +54,25 @@ async fn the_edit_form_shows_the_stored_values_and_saves_a_correction(backend: B
     app.fetch("5")
         .await
         .assert(200, r#"<dd id="last_name">Lovelace</dd>"#);
-    assert_eq!(version_of(&app.get("/employees/5/edit").await), "2");
+    assert_eq!(app.get("/employees/5/edit").await.version(), "2");
 
     // Saving the unchanged form is fine, and writes nothing.
-    save(&app, "5", "2", fixed)
+    app.edit_employee("5", "2", fixed)
         .await
         .assert(200, "Nothing had changed");
-    assert_eq!(version_of(&app.get("/employees/5/edit").await), "2");
+    assert_eq!(app.get("/employees/5/edit").await.version(), "2");
 
     // A change of case alone is a change (MySQL's columns compare case-insensitively).
     let shouted = ["5", "ADA", "Lovelace", "Mathematics", "London"];
-    save(&app, "5", "2", shouted)
+    app.edit_employee("5", "2", shouted)
         .await
         .assert(200, "Changed: First name.");
 
     // The ID comes from the address: the read-only field cannot move the employee.
     let moved = ["99", "Ada", "Lovelace", "Mathematics", "London"];
-    save(&app, "5", "3", moved).await.assert(200, "(ID 5)");
+    app.edit_employee("5", "3", moved)
+        .await
+        .assert(200, "(ID 5)");
     assert_eq!(app.stored_ids().await, vec![5]);
 }
 
@@ -104,7 +80,9 @@ async fn an_invalid_edit_is_a_422_that_keeps_what_was_typed(backend: Backend) {
     let app = spawn_app(backend).await;
     add(&app, ADA).await;
     let long = "é".repeat(65);
-    let page = save(&app, "5", "1", ["5", " ", "Lovelace", "Maths", &long]).await;
+    let page = app
+        .edit_employee("5", "1", ["5", " ", "Lovelace", "Maths", &long])
+        .await;
     page.assert(422, "please correct the 2 fields")
         .assert(422, "First name is required")
         .assert(422, r#"id="first_name-error""#)
@@ -113,12 +91,12 @@ async fn an_invalid_edit_is_a_422_that_keeps_what_was_typed(backend: Backend) {
         .assert(422, r#"value="Lovelace""#)
         .assert(422, &format!(r#"value="{long}""#))
         .assert(422, r#"action="/employees/5/edit""#);
-    assert_eq!(version_of(&page), "1", "the form keeps its version");
+    assert_eq!(page.version(), "1", "the form keeps its version");
     assert_eq!(app.stored_employees().await, vec![stored(ADA)]);
 
     // A form without its version (or a made-up one) cannot be checked for conflicts.
     for version in ["", "0", "x", "99999999999999999999"] {
-        save(&app, "5", version, ADA)
+        app.edit_employee("5", version, ADA)
             .await
             .assert(400, "The form could not be read");
     }
@@ -130,13 +108,13 @@ async fn a_stale_edit_is_a_409_that_shows_both_versions_and_can_be_reapplied(bac
     add(&app, ADA).await;
     // Two people open the edit form; the first saves.
     let theirs = ["5", "Ada", "Lovelace", "Mathematics", "Paris"];
-    save(&app, "5", "1", theirs)
+    app.edit_employee("5", "1", theirs)
         .await
         .assert(200, "Changed: Last name, Location.");
 
     // The second saves over the version they loaded: refused, both shown.
     let mine = ["5", "Augusta Ada", "Lovlace", "Mathematics", "London"];
-    let conflict = save(&app, "5", "1", mine).await;
+    let conflict = app.edit_employee("5", "1", mine).await;
     conflict
         .assert(409, "Someone else changed this employee")
         .assert(409, "your changes were not saved")
@@ -147,14 +125,14 @@ async fn a_stale_edit_is_a_409_that_shows_both_versions_and_can_be_reapplied(bac
         .assert(409, r#"class="differs""#)
         .assert(409, r#"value="Augusta Ada""#);
     assert_eq!(
-        version_of(&conflict),
+        conflict.version(),
         "2",
         "the form now carries the stored version"
     );
     assert_eq!(app.stored_employees().await, vec![stored(theirs)]);
 
     // Saving the conflict page's form applies the second person's version after all.
-    save(&app, "5", &version_of(&conflict), mine)
+    app.edit_employee("5", &conflict.version(), mine)
         .await
         .assert(200, "Augusta Ada Lovlace</strong> (ID 5) was saved");
     assert_eq!(app.stored_employees().await, vec![stored(mine)]);
@@ -200,7 +178,7 @@ async fn delete_asks_first_confirms_by_name_and_twice_is_harmless(backend: Backe
     app.post_form("/employees/abc/delete", &[])
         .await
         .assert(404, "Employee Not Found");
-    save(&app, "5", "1", ADA)
+    app.edit_employee("5", "1", ADA)
         .await
         .assert(404, "There is no employee with ID 5");
     assert_eq!(app.stored_ids().await, vec![6]);
@@ -383,13 +361,15 @@ async fn every_change_is_one_audit_line_with_the_request_id(backend: Backend) {
         .await;
     added.assert(200, "was added");
     let fixed = ["5", "Ada", "Lovelace", "Maths", "London"];
-    let updated = save(&app, "5", "1", fixed).await;
+    let updated = app.edit_employee("5", "1", fixed).await;
     updated.assert(200, "was saved");
     // Neither an unchanged save nor a refused one is a change.
-    save(&app, "5", "2", fixed)
+    app.edit_employee("5", "2", fixed)
         .await
         .assert(200, "Nothing had changed");
-    save(&app, "5", "1", ADA).await.assert(409, "not saved");
+    app.edit_employee("5", "1", ADA)
+        .await
+        .assert(409, "not saved");
     let deleted = app.post_form("/employees/5/delete", &[]).await;
     deleted.assert(200, "was deleted");
     app.post_form("/employees/5/delete", &[])
