@@ -9,7 +9,7 @@ use axum::response::{Html, IntoResponse, Response};
 
 use crate::config::Colour;
 use crate::db::Stored;
-use crate::employee::{EmpId, Employee, EmployeeForm, Field, FieldErrors, VERSION_FIELD, Version};
+use crate::employee::{EmpId, Employee, EmployeeForm, Field, FieldErrors, Version};
 use crate::paging::Page;
 
 /// What every page shows around its content: the group, the slogan and the background.
@@ -138,7 +138,6 @@ impl<'a> EmployeePage<'a> {
 pub struct EditPage<'a> {
     pub layout: Layout<'a>,
     pub emp_id: EmpId,
-    pub version_field: &'static str,
     pub version: Version,
     pub fields: Vec<FieldView<'a>>,
     pub problem: Option<String>,
@@ -156,7 +155,6 @@ impl<'a> EditPage<'a> {
         EditPage {
             layout,
             emp_id,
-            version_field: VERSION_FIELD,
             version,
             fields: field_views(form, errors, true),
             problem,
@@ -185,7 +183,6 @@ impl Difference {
 pub struct ConflictPage<'a> {
     pub layout: Layout<'a>,
     pub emp_id: EmpId,
-    pub version_field: &'static str,
     /// The stored version, which the form now carries.
     pub version: Version,
     pub comparison: Vec<Difference>,
@@ -205,7 +202,6 @@ impl<'a> ConflictPage<'a> {
         ConflictPage {
             layout,
             emp_id: stored.employee.emp_id(),
-            version_field: VERSION_FIELD,
             version: stored.version,
             comparison,
             fields: field_views(yours, &NO_ERRORS, true),
@@ -271,7 +267,6 @@ pub struct EmployeesPage<'a> {
     pub page: Page<Employee>,
     /// The search text as typed, kept in the box; `None` for the whole list.
     pub search: Option<&'a str>,
-    pub search_max_chars: usize,
     pub previous: Option<String>,
     pub next: Option<String>,
 }
@@ -285,7 +280,6 @@ impl<'a> EmployeesPage<'a> {
             layout,
             page,
             search,
-            search_max_chars: crate::employee::TEXT_MAX_CHARS,
         }
     }
 }
