@@ -1,10 +1,14 @@
 //! Correcting, removing and finding employees: the edit form and its conflicts, delete
 //! with confirmation, search, and the audit log line of every change.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::Barrier;
+use tokio::task::JoinSet;
+
 use crate::on_both_backends;
-use crate::support::http::header;
+use crate::support::http::{Http, header};
 use crate::support::mariadb::{TestDatabase, shared_server};
 use crate::support::process::Running;
 use crate::support::{Backend, Page, StoredEmployee, TestApp, spawn_app};
@@ -136,6 +140,75 @@ async fn a_stale_edit_is_a_409_that_shows_both_versions_and_can_be_reapplied(bac
         .await
         .assert(200, "Augusta Ada Lovlace</strong> (ID 5) was saved");
     assert_eq!(app.stored_employees().await, vec![stored(mine)]);
+}
+
+/// Sends `request(http, i)` for each `i` below `n`, each on a connection of its own opened
+/// beforehand, all released at once so that they overlap in the app; the pages in `i`
+/// order.
+async fn simultaneously<F, R>(app: &TestApp, n: usize, request: F) -> Vec<Page>
+where
+    F: Fn(Http, usize) -> R,
+    R: Future<Output = Page> + Send + 'static,
+{
+    let start = Arc::new(Barrier::new(n));
+    let mut requests = JoinSet::new();
+    for i in 0..n {
+        let http = Http::on_port(app.port);
+        http.get("/healthz").await.assert(200, "ok");
+        let start = start.clone();
+        let send = request(http, i);
+        requests.spawn(async move {
+            start.wait().await;
+            (i, send.await)
+        });
+    }
+    let mut pages = requests.join_all().await;
+    pages.sort_by_key(|(i, _)| *i);
+    pages.into_iter().map(|(_, page)| page).collect()
+}
+
+/// Many people saving over the same version at the same moment: exactly one save wins,
+/// every other one is told, and the row holds the winner's values.
+async fn of_simultaneous_saves_over_one_version_exactly_one_wins(backend: Backend) {
+    let app = spawn_app(backend).await;
+    add(&app, ADA).await;
+    let town = |i: usize| format!("Town {i}");
+    let pages = simultaneously(&app, 12, |http, i| async move {
+        http.edit_employee("5", "1", ["5", "Ada", "Lovlace", "Mathematics", &town(i)])
+            .await
+    })
+    .await;
+    let statuses: Vec<u16> = pages.iter().map(|page| page.status).collect();
+    let winners: Vec<usize> = (0..pages.len()).filter(|i| statuses[*i] == 200).collect();
+    assert_eq!(winners.len(), 1, "statuses: {statuses:?}");
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 409),
+        "{statuses:?}"
+    );
+    assert_eq!(app.stored_employees().await[0].location, town(winners[0]));
+    assert_eq!(app.get("/employees/5/edit").await.version(), "2");
+}
+
+/// Many clicks on Delete at once: one deletes and names the employee, the others say
+/// there was nothing to delete.
+async fn of_simultaneous_deletes_exactly_one_deletes(backend: Backend) {
+    let app = spawn_app(backend).await;
+    add(&app, ADA).await;
+    let pages = simultaneously(&app, 8, |http, _| async move {
+        http.post_form("/employees/5/delete", &[]).await
+    })
+    .await;
+    let statuses: Vec<u16> = pages.iter().map(|page| page.status).collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 404),
+        "{statuses:?}"
+    );
+    assert!(app.stored_ids().await.is_empty());
 }
 
 async fn delete_asks_first_confirms_by_name_and_twice_is_harmless(backend: Backend) {
@@ -414,6 +487,8 @@ on_both_backends!(
     the_edit_form_shows_the_stored_values_and_saves_a_correction,
     an_invalid_edit_is_a_422_that_keeps_what_was_typed,
     a_stale_edit_is_a_409_that_shows_both_versions_and_can_be_reapplied,
+    of_simultaneous_saves_over_one_version_exactly_one_wins,
+    of_simultaneous_deletes_exactly_one_deletes,
     delete_asks_first_confirms_by_name_and_twice_is_harmless,
     search_matches_the_start_of_each_field_ignoring_case_and_accents,
     search_results_page_with_the_query_in_every_link,
