@@ -26,8 +26,8 @@ pub struct Stored {
 /// What a save did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Updated {
-    /// Saved as the next version, with the fields that changed. None changed: nothing
-    /// was written, and the version stays.
+    /// Saved as the next version, with the fields that changed. None changed (the row
+    /// already holds these values): nothing was written, and the version stays.
     Saved {
         changed: Vec<Field>,
     },
@@ -85,12 +85,14 @@ impl Db {
         let Some(current) = self.get_stored(emp_id).await? else {
             return Ok(Updated::NotFound);
         };
-        if current.version != loaded {
-            return Ok(Updated::Stale(current));
-        }
         let changed = employee.changed_fields(&current.employee);
         if changed.is_empty() {
+            // Already as wanted (even when someone else made the same change): nothing
+            // to write, and nobody's change is lost.
             return Ok(Updated::Saved { changed });
+        }
+        if current.version != loaded {
+            return Ok(Updated::Stale(current));
         }
         let [first_name, last_name, primary_skill, location] = employee.text_values();
         let written = self

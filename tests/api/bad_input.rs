@@ -200,7 +200,8 @@ async fn generated_edits_are_saved_or_explained(backend: Backend) {
                 assert_eq!(page.status, 422, "{what}");
                 assert_messages_shown(&page, &errors, &what);
             }
-            Ok(_) if stale => {
+            // Over an older version, unless the row already holds these values.
+            Ok(employee) if stale && StoredEmployee::from(&employee) != stored => {
                 assert_eq!(page.status, 409, "{what}");
                 assert!(page.body.contains("Someone else changed"), "{what}");
             }
@@ -330,7 +331,7 @@ async fn hostile_edits_deletes_and_searches_are_refused_with_a_reason(backend: B
         (
             "a future version",
             form,
-            format!("{ok}&version=999").into_bytes(),
+            format!("{}&version=999", ok.replace("Ada", "Eve")).into_bytes(),
             409,
             "Someone else changed",
         ),

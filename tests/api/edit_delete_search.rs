@@ -116,6 +116,11 @@ async fn a_stale_edit_is_a_409_that_shows_both_versions_and_can_be_reapplied(bac
         .await
         .assert(200, "Changed: Last name, Location.");
 
+    // Someone who made the very same change loses nothing: saved, nothing to write.
+    app.edit_employee("5", "1", theirs)
+        .await
+        .assert(200, "Nothing had changed");
+
     // The second saves over the version they loaded: refused, both shown.
     let mine = ["5", "Augusta Ada", "Lovlace", "Mathematics", "London"];
     let conflict = app.edit_employee("5", "1", mine).await;
