@@ -7,7 +7,7 @@
 
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, LazyLock};
+use std::sync::{Arc, LazyLock, OnceLock};
 use std::time::Duration;
 
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
@@ -18,29 +18,40 @@ use sqlx::{Connection, Row};
 
 use crate::config::{DatabaseConfig, DbSettings};
 use crate::employee::{EmpId, Employee, Field};
-use crate::paging::{PAGE_SIZE, Page, PageNumber};
+use crate::paging::{Page, PageNumber};
+use readers::{ReaderSettings, Readers};
 
 /// The statements, built once from `Field` so the column list is written in one place.
 struct Statements {
     insert: String,
-    select_one: String,
+    /// `… WHERE emp_id IN (?, …)` for 1, 2, 4, … up to `readers::MAX_BATCH` IDs.
+    lookup_batches: Vec<String>,
+    /// One page of rows, each carrying the total count in a column named `total`.
     select_page: String,
+}
+
+impl Statements {
+    fn lookup_batch(&self, width: usize) -> &str {
+        &self.lookup_batches[width.trailing_zeros() as usize]
+    }
 }
 
 static SQL: LazyLock<Statements> = LazyLock::new(|| {
     let columns = Field::ALL.map(Field::name).join(", ");
+    let id = Field::EmpId.name();
     Statements {
         insert: format!(
             "INSERT INTO employee ({columns}) VALUES ({})",
             ["?"; Field::ALL.len()].join(", ")
         ),
-        select_one: format!(
-            "SELECT {columns} FROM employee WHERE {} = ?",
-            Field::EmpId.name()
-        ),
+        lookup_batches: (0..=readers::MAX_BATCH.trailing_zeros())
+            .map(|power| {
+                let marks = vec!["?"; 1 << power].join(", ");
+                format!("SELECT {columns} FROM employee WHERE {id} IN ({marks})")
+            })
+            .collect(),
         select_page: format!(
-            "SELECT {columns} FROM employee ORDER BY {} LIMIT ? OFFSET ?",
-            Field::EmpId.name()
+            "SELECT {columns}, ({COUNT}) AS total FROM employee ORDER BY {id} LIMIT ? OFFSET ?"
         ),
     }
 });
@@ -56,14 +67,15 @@ pub enum Inserted {
     IdTaken,
 }
 
-#[derive(Debug, thiserror::Error)]
+/// Cloneable, because one failed batch query answers every request in the batch.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum DbError {
     /// The server cannot be reached, timed out, or the schema is not in place yet:
     /// worth retrying, and the answer to the user is 503.
     #[error("database unavailable: {0}")]
     Unavailable(String),
     #[error("database error: {0}")]
-    Other(#[source] sqlx::Error),
+    Other(#[source] Arc<sqlx::Error>),
 }
 
 impl From<sqlx::Error> for DbError {
@@ -78,7 +90,7 @@ impl From<sqlx::Error> for DbError {
             sqlx::Error::Database(ref db) if is_transient(db.as_ref()) => {
                 DbError::Unavailable(err.to_string())
             }
-            other => DbError::Other(other),
+            other => DbError::Other(Arc::new(other)),
         }
     }
 }
@@ -124,11 +136,18 @@ pub struct Db {
     query_timeout: Duration,
     /// The SQLite file, named in every error about it so an operator knows what to fix.
     sqlite_path: Option<std::path::PathBuf>,
+    /// Lookups and list pages; started on first use, inside the runtime.
+    readers: Arc<OnceLock<Readers>>,
+    reader_settings: ReaderSettings,
 }
 
 impl Db {
     /// Creates the pool without connecting, so the app starts while MySQL is down.
     pub fn connect_lazy(settings: &DbSettings) -> Result<Db, DbError> {
+        // The readers' connections come out of the same budget, so the server never sees
+        // more than DB_MAX_CONNECTIONS from one replica.
+        let readers = settings.read_connections;
+        let pool_size = settings.max_connections.saturating_sub(readers).max(1);
         let pool = match &settings.backend {
             DatabaseConfig::MySql {
                 host,
@@ -146,7 +165,7 @@ impl Db {
                     .charset("utf8mb4");
                 Pool::MySql(
                     MySqlPoolOptions::new()
-                        .max_connections(settings.max_connections)
+                        .max_connections(pool_size)
                         .acquire_timeout(settings.acquire_timeout)
                         // Replace connections now and then, so a failover or a proxy's
                         // idle cut never leaves stale sockets in the pool for long.
@@ -170,7 +189,7 @@ impl Db {
             }
             DatabaseConfig::Sqlite { path } => {
                 let options = SqliteConnectOptions::from_str("sqlite:")
-                    .map_err(DbError::Other)?
+                    .map_err(DbError::from)?
                     .filename(path)
                     .create_if_missing(true)
                     .journal_mode(SqliteJournalMode::Wal)
@@ -184,7 +203,7 @@ impl Db {
                     .busy_timeout(settings.query_timeout);
                 Pool::Sqlite(
                     SqlitePoolOptions::new()
-                        .max_connections(settings.max_connections.min(8))
+                        .max_connections(pool_size.min(8))
                         .acquire_timeout(settings.acquire_timeout)
                         .connect_lazy_with(options),
                 )
@@ -197,6 +216,13 @@ impl Db {
             sqlite_path: match &settings.backend {
                 DatabaseConfig::Sqlite { path } => Some(path.clone()),
                 DatabaseConfig::MySql { .. } => None,
+            },
+            readers: Arc::new(OnceLock::new()),
+            reader_settings: ReaderSettings {
+                count: readers,
+                queue_capacity: readers::QUEUE_CAPACITY,
+                acquire_timeout: settings.acquire_timeout,
+                query_timeout: settings.query_timeout,
             },
         })
     }
@@ -231,7 +257,7 @@ impl Db {
         result
             .map_err(|e| match e {
                 sqlx::migrate::MigrateError::Execute(err) => DbError::from(err),
-                other => DbError::Other(sqlx::Error::Migrate(Box::new(other))),
+                other => DbError::from(sqlx::Error::Migrate(Box::new(other))),
             })
             .map_err(|err| self.naming_the_file(err))?;
         self.schema_ready.store(true, Ordering::Release);
@@ -282,17 +308,23 @@ impl Db {
         &self,
         fut: impl Future<Output = Result<T, sqlx::Error>>,
     ) -> Result<T, DbError> {
-        if !self.schema_ready.load(Ordering::Acquire) {
-            return Err(DbError::Unavailable(
-                "the database schema is not in place yet".into(),
-            ));
-        }
+        self.schema_in_place()?;
         match tokio::time::timeout(self.query_timeout, fut).await {
             Ok(result) => result.map_err(DbError::from),
             Err(_) => Err(DbError::Unavailable(format!(
                 "no answer within {} ms",
                 self.query_timeout.as_millis()
             ))),
+        }
+    }
+
+    fn schema_in_place(&self) -> Result<(), DbError> {
+        if self.schema_ready.load(Ordering::Acquire) {
+            Ok(())
+        } else {
+            Err(DbError::Unavailable(
+                "the database schema is not in place yet".into(),
+            ))
         }
     }
 
@@ -321,47 +353,36 @@ impl Db {
             .await;
         match result {
             Ok(()) => Ok(Inserted::Added),
-            Err(DbError::Other(sqlx::Error::Database(db))) if db.is_unique_violation() => {
+            Err(DbError::Other(err)) if matches!(&*err, sqlx::Error::Database(db) if db.is_unique_violation()) => {
                 Ok(Inserted::IdTaken)
             }
             Err(other) => Err(other),
         }
     }
 
+    /// The employee with this ID, through the readers (see `readers`).
     pub async fn get(&self, emp_id: EmpId) -> Result<Option<Employee>, DbError> {
-        self.run(async {
-            on_pool!(&self.pool, p => sqlx::query(SQL.select_one.as_str())
-                .bind(emp_id.get())
-                .fetch_optional(p)
-                .await
-                .and_then(|row| row.as_ref().map(employee_from_row).transpose()))
-        })
-        .await
+        self.schema_in_place()?;
+        self.readers().lookup(emp_id).await
     }
 
     /// One page of employees ordered by ID, with the total count.
     pub async fn page(&self, number: PageNumber) -> Result<Page<Employee>, DbError> {
-        let rows = self
-            .run(async {
-                on_pool!(&self.pool, p => sqlx::query(SQL.select_page.as_str())
-                    .bind(PAGE_SIZE)
-                    .bind(number.offset())
-                    .fetch_all(p)
-                    .await
-                    .and_then(|rows| rows.iter().map(employee_from_row).collect()))
-            })
-            .await?;
-        let total = self.count().await?;
-        Ok(Page::new(number, rows, total))
+        self.schema_in_place()?;
+        self.readers().page(number).await
     }
 
-    pub async fn count(&self) -> Result<i64, DbError> {
-        self.run(async { on_pool!(&self.pool, p => sqlx::query_scalar(COUNT).fetch_one(p).await) })
-            .await
+    fn readers(&self) -> &Readers {
+        self.readers
+            .get_or_init(|| Readers::start(self.pool.clone(), self.reader_settings.clone()))
     }
 
     /// Closes every connection, for a clean shutdown.
     pub async fn close(&self) {
+        if let Some(readers) = self.readers.get() {
+            readers.close().await;
+            tracing::info!(batches = %readers.stats.summary(), "database reads");
+        }
         on_pool!(&self.pool, p => p.close().await)
     }
 }
@@ -396,7 +417,20 @@ mod tests {
             max_connections: 2,
             acquire_timeout: Duration::from_secs(5),
             query_timeout: Duration::from_secs(5),
+            read_connections: 1,
         }
+    }
+
+    /// A migrated SQLite database in a temporary folder, with `readers` readers whose
+    /// queue holds 4 jobs.
+    pub(super) async fn sqlite_db(readers: u32) -> (tempfile::TempDir, Db) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut db = Db::connect_lazy(&sqlite_settings(dir.path().join("e.db"))).unwrap();
+        db.reader_settings.count = readers;
+        db.reader_settings.queue_capacity = 4;
+        db.reader_settings.acquire_timeout = Duration::from_secs(1);
+        db.migrate().await.unwrap();
+        (dir, db)
     }
 
     /// SQLite refuses what MySQL's VARCHAR(64) refuses, even when the app is bypassed.
@@ -439,5 +473,6 @@ mod tests {
 }
 
 mod edit;
+mod readers;
 mod search;
 pub use edit::{Stored, Updated};

@@ -128,10 +128,7 @@ impl Db {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
-    use crate::config::{DatabaseConfig, DbSettings};
 
     /// SQLite's plan for `sql` with `values` bound, one line per step.
     async fn sqlite_plan(db: &Db, sql: &str, values: &[String]) -> String {
@@ -158,17 +155,7 @@ mod tests {
     /// no step reads the whole table.
     #[tokio::test]
     async fn sqlite_searches_through_the_indexes() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Db::connect_lazy(&DbSettings {
-            backend: DatabaseConfig::Sqlite {
-                path: dir.path().join("e.db"),
-            },
-            max_connections: 1,
-            acquire_timeout: Duration::from_secs(5),
-            query_timeout: Duration::from_secs(5),
-        })
-        .unwrap();
-        db.migrate().await.unwrap();
+        let (_dir, db) = crate::db::tests::sqlite_db(1).await;
         let text = SearchText::parse(Some("Lov")).unwrap().unwrap();
         let (sql, values) = db.search_statements(&text);
         for statement in [&sql.page, &sql.count] {
