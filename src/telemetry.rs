@@ -6,9 +6,16 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
 
+const SIGNER_QUIET: &str = "aws_sigv4=debug";
+
 /// Installs the global subscriber. `RUST_LOG` refines the default `info` level.
 pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info"))
+        // Whatever RUST_LOG says: at trace level the AWS signer logs the canonical
+        // request, which for a presigned RDS IAM token includes the session token
+        // (aws-sigv4 1.6 redacts it only in headers).
+        .add_directive(SIGNER_QUIET.parse().expect("a valid directive"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)

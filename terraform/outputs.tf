@@ -75,3 +75,22 @@ output "sign_in_user_pool_id" {
   description = "Cognito user pool of the sign-in page (null unless enable_sign_in); add users to it as terraform/README.md shows."
   value       = var.enable_sign_in ? aws_cognito_user_pool.sign_in[0].id : null
 }
+
+# Read by scripts/configure-rds.sh, which writes k8s-overlays/rds/settings.env.
+output "rds_settings" {
+  description = "With database = rds (else null): where the app logs in (DBHOST, DBPORT, DBUSER, AWS_REGION), the master password's secret in Secrets Manager, and the IAM policy resource the app's role may connect as."
+  value = local.rds_enabled ? {
+    host                   = module.database[0].db_instance_address
+    port                   = module.database[0].db_instance_port
+    user                   = var.database_iam_user
+    region                 = var.region
+    master_user            = local.database_master_user
+    master_user_secret_arn = module.database[0].db_instance_master_user_secret_arn
+    connect_resource       = local.database_user_arn
+  } : null
+}
+
+output "rds_create_user_sql" {
+  description = "With database = rds (else null): the SQL to run once as the master user, creating the app's IAM-authenticated user (terraform/README.md)."
+  value       = local.rds_enabled ? local.database_create_user_sql : null
+}
