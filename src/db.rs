@@ -195,6 +195,11 @@ impl Db {
                     .journal_mode(SqliteJournalMode::Wal)
                     // FULL: a confirmed add survives power loss, not only a crash.
                     .synchronous(SqliteSynchronous::Full)
+                    // The search indexes' collation (migrations/sqlite/0004).
+                    .collation(
+                        crate::search::SQLITE_COLLATION,
+                        crate::search::compare_folded,
+                    )
                     .busy_timeout(settings.query_timeout);
                 (
                     Pool::Sqlite(
@@ -477,5 +482,8 @@ mod tests {
 
 pub mod backup;
 mod connect;
+mod edit;
 mod iam;
 mod readers;
+mod search;
+pub use edit::{Stored, Updated};

@@ -2,7 +2,7 @@
 //! integration tests run exactly what production runs.
 //!
 //! Dependencies read one way: `startup` assembles `server` and `http`, which use the
-//! domain modules (`employee`, `paging`, `db`, `background`, `lifecycle`), which use
+//! domain modules (`employee`, `paging`, `search`, `db`, `background`, `lifecycle`), which use
 //! `config`. `cli` runs the one-off commands: `backup` (to a file or S3 and back) uses
 //! `db` and `s3`, the S3 client it shares with `background`.
 
@@ -16,6 +16,7 @@ pub mod http;
 pub mod lifecycle;
 pub mod paging;
 pub mod s3;
+pub mod search;
 pub mod server;
 pub mod startup;
 pub mod telemetry;
