@@ -7,10 +7,12 @@
 //! own reader, so the format is checked as the contract it is.
 
 use std::process::Output;
+use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use employee_db::search::{SQLITE_COLLATION, compare_folded};
 use sha2::{Digest, Sha256};
 use sqlx::Connection;
 
@@ -205,7 +207,11 @@ async fn execute(app: &TestApp, sql: String) {
     let sql = sqlx::AssertSqlSafe(sql);
     match app.backend {
         Backend::Sqlite => {
-            let mut conn = sqlx::SqliteConnection::connect(&app.database_url)
+            // The search indexes need the app's collation to take a write.
+            let options = sqlx::sqlite::SqliteConnectOptions::from_str(&app.database_url)
+                .expect("an SQLite URL")
+                .collation(SQLITE_COLLATION, compare_folded);
+            let mut conn = sqlx::SqliteConnection::connect_with(&options)
                 .await
                 .expect("open SQLite");
             sqlx::raw_sql(sql).execute(&mut conn).await.map(|_| ())
