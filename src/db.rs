@@ -432,3 +432,5 @@ mod tests {
         }
     }
 }
+
+mod metrics;

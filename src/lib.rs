@@ -12,6 +12,7 @@ pub mod db;
 pub mod employee;
 pub mod http;
 pub mod lifecycle;
+pub mod metrics;
 pub mod paging;
 pub mod server;
 pub mod startup;

@@ -142,7 +142,8 @@ build_app() {
 tests() {
   RENDERED_MANIFESTS="${rendered}" python -m pytest -q -p no:cacheprovider \
     tests/offline/test_k8s.py tests/offline/test_compose.py \
-    tests/offline/test_dockerfile.py tests/offline/test_deploy_scripts.py
+    tests/offline/test_dockerfile.py tests/offline/test_deploy_scripts.py \
+    tests/offline/test_monitoring.py
 }
 
 echo "tools: $(kubectl version --client | head -n 1), $(hadolint --version), checkov $(checkov --version)," \

@@ -103,6 +103,7 @@ async fn add_employee(
             return Err(AppError::IdTaken { form, emp_id });
         }
     }
+    state.metrics.employee_added();
     tracing::info!(emp_id = employee.emp_id().get(), "employee added");
     Ok(render(
         StatusCode::OK,
@@ -161,11 +162,9 @@ async fn show_employee(
 }
 
 async fn employee_page(state: &AppState, emp_id: EmpId) -> Result<Response, AppError> {
-    let employee = state
-        .db
-        .get(emp_id)
-        .await?
-        .ok_or(AppError::EmployeeNotFound(emp_id))?;
+    let found = state.db.get(emp_id).await?;
+    state.metrics.employee_lookup(found.is_some());
+    let employee = found.ok_or(AppError::EmployeeNotFound(emp_id))?;
     Ok(render(
         StatusCode::OK,
         &EmployeePage::new(state.layout(), &employee),
