@@ -55,12 +55,27 @@ async fn strict_transport_behind_tls(request: Request, next: Next) -> Response {
 /// The route template a request matched, carried out of the router on the response:
 /// the layers around the router run before routing and never see `MatchedPath`.
 #[derive(Clone)]
-struct Route(MatchedPath);
+enum Route {
+    Matched(MatchedPath),
+    /// A nested service (`nest_service`), which axum gives no `MatchedPath`.
+    Fixed(&'static str),
+}
+
+impl Route {
+    fn as_str(&self) -> &str {
+        match self {
+            Route::Matched(path) => path.as_str(),
+            Route::Fixed(path) => path,
+        }
+    }
+}
 
 /// A route layer (it runs only for a matched route): tags the response with the route
 /// template, and names the request's trace span after it.
-pub async fn tag_route(matched: MatchedPath, request: Request, next: Next) -> Response {
-    if telemetry::is_tracing() {
+pub async fn tag_route(matched: Option<MatchedPath>, request: Request, next: Next) -> Response {
+    if telemetry::is_tracing()
+        && let Some(matched) = &matched
+    {
         let span = Span::current();
         span.record("http.route", matched.as_str());
         span.record(
@@ -69,8 +84,22 @@ pub async fn tag_route(matched: MatchedPath, request: Request, next: Next) -> Re
         );
     }
     let mut response = next.run(request).await;
-    response.extensions_mut().insert(Route(matched));
+    if let Some(matched) = matched {
+        response.extensions_mut().insert(Route::Matched(matched));
+    }
     response
+}
+
+/// Labels the responses of a nested service with its fixed template.
+pub fn nested_route<B>(
+    template: &'static str,
+) -> tower::util::MapResponseLayer<
+    impl Fn(axum::http::Response<B>) -> axum::http::Response<B> + Clone,
+> {
+    tower::util::MapResponseLayer::new(move |mut response: axum::http::Response<B>| {
+        response.extensions_mut().insert(Route::Fixed(template));
+        response
+    })
 }
 
 /// Counts every answer by method, route template and status class, with its latency.
@@ -81,7 +110,7 @@ async fn record_request(State(metrics): State<Metrics>, request: Request, next: 
     let route = response
         .extensions()
         .get::<Route>()
-        .map_or(UNMATCHED_ROUTE, |route| route.0.as_str());
+        .map_or(UNMATCHED_ROUTE, Route::as_str);
     metrics.http_request(
         method.as_str(),
         route,

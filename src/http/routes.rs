@@ -25,12 +25,17 @@ use crate::employee::{EmpId, EmployeeForm, Field, FieldErrors};
 use crate::http::cross_site::refuse_cross_site_writes;
 use crate::http::error::{AppError, render_errors};
 use crate::http::extract::Form;
+use crate::http::layers;
 use crate::http::state::AppState;
 use crate::http::views::{
     AboutPage, AddEmployeePage, AddedPage, EmployeePage, EmployeesPage, LookupPage, render,
 };
 use crate::paging::PageNumber;
 
+/// Where the static files are served, and the route template their requests are counted
+/// under.
+const STATIC_PREFIX: &str = "/static";
+const STATIC_ROUTE: &str = "/static/{*path}";
 /// No employee form comes anywhere near this; larger bodies are refused unread.
 pub const BODY_LIMIT_BYTES: usize = 16 * 1024;
 /// How long the readiness probe waits for the database before it answers anyway.
@@ -41,6 +46,7 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// The pages, rendered in the layout, with errors as pages too.
 pub fn pages(state: AppState) -> Router<AppState> {
     let static_files = ServiceBuilder::new()
+        .layer(layers::nested_route(STATIC_ROUTE))
         .layer(SetResponseHeaderLayer::overriding(
             header::CACHE_CONTROL,
             HeaderValue::from_static("public, max-age=3600"),
@@ -55,7 +61,7 @@ pub fn pages(state: AppState) -> Router<AppState> {
         .route("/employees", get(list_employees))
         .route("/employees/{emp_id}", get(show_employee))
         .route("/about", get(about).post(about))
-        .nest_service("/static", static_files)
+        .nest_service(STATIC_PREFIX, static_files)
         .merge(background::image_routes())
         .fallback(not_found)
         // Inside render_errors, so a refused request is a page in the layout.

@@ -119,6 +119,20 @@ pub enum FetchOutcome {
     Failed,
 }
 
+impl FetchOutcome {
+    fn label(self) -> &'static str {
+        match self {
+            FetchOutcome::Downloaded => "downloaded",
+            FetchOutcome::NotModified => "not_modified",
+            FetchOutcome::Failed => "failed",
+        }
+    }
+}
+
+fn lookup_result(found: bool) -> &'static str {
+    if found { "found" } else { "not_found" }
+}
+
 /// Every series the app records into.
 struct Families {
     http_requests: Family<RequestLabels, Counter>,
@@ -235,6 +249,31 @@ impl Metrics {
             Info::new(vec![("version", VERSION), ("git_sha", GIT_SHA)]),
         );
         registry.register_collector(Box::new(process::ProcessCollector));
+        // Series with a known, small set of labels start at 0, so that a rate or an
+        // alert on them works before the first event instead of seeing no data.
+        for kind in [
+            DbErrorKind::Unavailable,
+            DbErrorKind::Duplicate,
+            DbErrorKind::Other,
+        ] {
+            let _ = f
+                .db_errors
+                .get_or_create(&KindLabels { kind: kind.label() });
+        }
+        for outcome in [
+            FetchOutcome::Downloaded,
+            FetchOutcome::NotModified,
+            FetchOutcome::Failed,
+        ] {
+            let _ = f.background_fetches.get_or_create(&OutcomeLabels {
+                outcome: outcome.label(),
+            });
+        }
+        for found in [true, false] {
+            let _ = f.employee_lookups.get_or_create(&ResultLabels {
+                result: lookup_result(found),
+            });
+        }
         Metrics(Some(Arc::new(f)))
     }
 
@@ -309,16 +348,13 @@ impl Metrics {
 
     pub fn background_fetch(&self, outcome: FetchOutcome, bytes: u64) {
         let Some(f) = &self.0 else { return };
-        let outcome = match outcome {
-            FetchOutcome::Downloaded => "downloaded",
-            FetchOutcome::NotModified => "not_modified",
-            FetchOutcome::Failed => "failed",
-        };
         f.background_fetches
-            .get_or_create(&OutcomeLabels { outcome })
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.label(),
+            })
             .inc();
         f.background_bytes.inc_by(bytes);
-        if outcome != "failed" {
+        if outcome != FetchOutcome::Failed {
             let now = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .unwrap_or_default();
@@ -333,9 +369,10 @@ impl Metrics {
 
     pub fn employee_lookup(&self, found: bool) {
         let Some(f) = &self.0 else { return };
-        let result = if found { "found" } else { "not_found" };
         f.employee_lookups
-            .get_or_create(&ResultLabels { result })
+            .get_or_create(&ResultLabels {
+                result: lookup_result(found),
+            })
             .inc();
     }
 }

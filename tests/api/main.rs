@@ -10,6 +10,7 @@ mod cross_site;
 mod employees;
 mod faults;
 mod hygiene;
+mod metrics;
 mod pages;
 mod proxy;
 mod resilience;
