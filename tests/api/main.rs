@@ -17,3 +17,4 @@ mod resilience;
 mod rollout;
 mod shutdown;
 mod startup;
+mod traces;
