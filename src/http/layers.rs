@@ -78,10 +78,7 @@ pub async fn tag_route(matched: Option<MatchedPath>, request: Request, next: Nex
     {
         let span = Span::current();
         span.record("http.route", matched.as_str());
-        span.record(
-            "otel.name",
-            format!("{} {}", request.method(), matched.as_str()),
-        );
+        telemetry::rename(&span, format!("{} {}", request.method(), matched.as_str()));
     }
     let mut response = next.run(request).await;
     if let Some(matched) = matched {
@@ -138,6 +135,8 @@ fn request_span(req: &Request) -> Span {
     );
     if telemetry::is_tracing() {
         span.record("otel.kind", "server");
+        // Until the route is known (tag_route renames it): the method alone, as the
+        // OpenTelemetry conventions name a request without a route.
         span.record("otel.name", req.method().as_str());
         if let Some(trace_id) = telemetry::continue_trace(&span, req.headers()) {
             span.record("trace_id", trace_id.as_str());

@@ -122,6 +122,12 @@ pub fn continue_trace(span: &Span, headers: &HeaderMap) -> Option<String> {
         .then(|| span_context.trace_id().to_string())
 }
 
+/// Renames a span that has started (the request's, once its route is known): the
+/// `otel.name` field only names a span before it starts.
+pub fn rename(span: &Span, name: String) {
+    span.context().span().update_name(name);
+}
+
 /// A span for one database statement or other call out of the process, only when traces
 /// are exported: logs never need it.
 pub fn client_span(make: impl FnOnce() -> Span) -> Span {

@@ -110,8 +110,16 @@ async fn a_request_is_one_trace_from_the_caller_through_the_database_and_its_log
         .iter()
         .find(|s| s.name == "POST /addemp")
         .unwrap_or_else(|| panic!("no request span in {:#?}", names(&spans)));
-    assert_eq!(hex(&request.trace_id), CALLER_TRACE, "the caller's trace continues");
-    assert_eq!(hex(&request.parent_span_id), CALLER_SPAN, "under the caller's span");
+    assert_eq!(
+        hex(&request.trace_id),
+        CALLER_TRACE,
+        "the caller's trace continues"
+    );
+    assert_eq!(
+        hex(&request.parent_span_id),
+        CALLER_SPAN,
+        "under the caller's span"
+    );
     let statement = spans
         .iter()
         .find(|s| s.parent_span_id == request.span_id)
