@@ -129,3 +129,14 @@ def test_the_service_monitor_scrapes_the_metrics_service_only():
     assert endpoint["port"] == port["name"] and endpoint["path"] == "/metrics"
     for o in (monitor, service):
         assert o["metadata"]["namespace"] == NAMESPACE
+
+
+def test_the_image_build_names_the_commit_for_build_info():
+    """build_info's git_sha: the workflow passes the commit, the Dockerfile hands it to
+    cargo after the dependency layer, and the code reads it at compile time."""
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "\nARG GIT_SHA\n" in dockerfile
+    assert dockerfile.index("ARG GIT_SHA") > dockerfile.index("COPY src ./src")
+    workflow = (ROOT / ".github" / "workflows" / "ci.yml").read_text()
+    assert "build-args: GIT_SHA=${{ github.sha }}" in workflow
+    assert 'option_env!("GIT_SHA")' in (ROOT / "src" / "metrics" / "mod.rs").read_text()
