@@ -7,6 +7,7 @@ mod otlp;
 
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use axum::http::HeaderMap;
 use opentelemetry::propagation::TextMapPropagator;
@@ -20,6 +21,10 @@ use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::config::{LogFormat, TracingSettings};
+
+/// The longest the last export may take at exit (the Deployment's grace period leaves
+/// 5 s after the drain).
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(4);
 
 /// Whether spans go to an OpenTelemetry exporter: set once, when the layer is installed.
 static TRACING: AtomicBool = AtomicBool::new(false);
@@ -45,7 +50,11 @@ impl Telemetry {
         };
         // The exporter's requests run on this runtime, while `shutdown` blocks its
         // caller until they are done: block a thread of the blocking pool, not a worker.
-        let flushed = tokio::task::spawn_blocking(move || provider.shutdown()).await;
+        // Bounded, so an unreachable collector cannot hold the exit past the pod's
+        // grace period.
+        let flushed =
+            tokio::task::spawn_blocking(move || provider.shutdown_with_timeout(FLUSH_TIMEOUT))
+                .await;
         match flushed {
             Ok(Ok(())) => {}
             Ok(Err(err)) => eprintln!("employee-db: could not send the last traces: {err}"),
