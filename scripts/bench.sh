@@ -244,13 +244,15 @@ RUN_NO=0
 # measure_wrk LABEL CONNECTIONS PATH [LUA_SCRIPT]: a warm-up, then the measured run.
 measure_wrk() {
   local label="$1" conns="$2" path="$3" script="${4:-report.lua}" out result lines
+  # wrk needs a connection per thread at least.
+  local threads=$((conns < WRK_THREADS ? conns : WRK_THREADS))
   say "${label} at ${conns} connections: ${WARMUP} s warm-up, ${DURATION} s measured"
   RUN_NO=$((RUN_NO + 1))
-  BENCH_ID_BASE=$((RUN_NO * 1000000000)) wrk -t"${WRK_THREADS}" -c"${conns}" -d"${WARMUP}s" \
+  BENCH_ID_BASE=$((RUN_NO * 1000000000)) wrk -t"${threads}" -c"${conns}" -d"${WARMUP}s" \
     -s "scripts/bench/${script}" "${URL}${path}" >/dev/null
   : >"${APP_LOG}"
   RUN_NO=$((RUN_NO + 1))
-  out="$(BENCH_ID_BASE=$((RUN_NO * 1000000000)) wrk -t"${WRK_THREADS}" -c"${conns}" -d"${DURATION}s" \
+  out="$(BENCH_ID_BASE=$((RUN_NO * 1000000000)) wrk -t"${threads}" -c"${conns}" -d"${DURATION}s" \
     -s "scripts/bench/${script}" "${URL}${path}")"
   result="$(sed -n 's/^BENCH_RESULT //p' <<<"${out}")"
   [[ -n "${result}" ]] || { echo "bench.sh: no result from wrk:" >&2; echo "${out}" >&2; exit 1; }
@@ -287,15 +289,27 @@ measure_slap() {
 }
 
 for conns in "${CONNS[@]}"; do measure_wrk "GET /healthz" "${conns}" /healthz; done
-for conns in "${CONNS[@]}"; do measure_slap "${conns}"; done
+# One connection: the latency of a lookup with nothing to batch it with (issue 12).
+for conns in 1 "${CONNS[@]}"; do measure_slap "${conns}"; done
 for conns in "${CONNS[@]}"; do measure_wrk "GET /" "${conns}" /; done
-for conns in "${CONNS[@]}"; do measure_wrk "POST /fetchdata" "${conns}" /fetchdata fetchdata.lua; done
+for conns in 1 "${CONNS[@]}"; do measure_wrk "POST /fetchdata" "${conns}" /fetchdata fetchdata.lua; done
 # Before /addemp, so the list always counts the same 10,000 employees.
 for conns in "${CONNS[@]}"; do measure_wrk "GET /employees" "${conns}" /employees; done
 for conns in "${CONNS[@]}"; do measure_wrk "POST /addemp" "${conns}" /addemp addemp.lua; done
 
 PEAK_RSS_KIB="$(awk '/^VmHWM:/ { print $2 }' "/proc/${APP_PID}/status")"
+: >"${APP_LOG}"
 stop_pid "${APP_PID}"
+# The app logs, as it stops, how many lookups and list pages each database query
+# answered (src/db/readers.rs), over its whole run, warm-ups included.
+READ_BATCHES="$(python3 -c 'import json, sys
+for line in open(sys.argv[1], encoding="utf-8"):
+    try:
+        entry = json.loads(line)
+    except ValueError:
+        continue
+    if entry.get("message") == "database reads":
+        print(entry["batches"])' "${APP_LOG}")"
 # shellcheck source=scripts/bench/observability.sh
 . scripts/bench/observability.sh
 
@@ -377,7 +391,7 @@ LOAD_AFTER="$(load_average)"
 ready_json="$(IFS=,; echo "${READY_MS[*]}")"
 cat >"${WORK}/meta.json" <<EOF
 {"peak_rss_kib": ${PEAK_RSS_KIB}, "ready_ms": [${ready_json}], "binary_bytes": ${BINARY_BYTES},
- "image": ${IMAGE_JSON},
+ "image": ${IMAGE_JSON}, "read_batches": "${READ_BATCHES}",
  "cores": $(nproc), "load_before": "${LOAD_BEFORE}", "load_after": "${LOAD_AFTER}",
  "duration_s": ${DURATION}, "warmup_s": ${WARMUP}, "wrk_threads": ${WRK_THREADS},
  "seeded_employees": ${SEEDED}, "mariadb": "$(mariadbd --version | awk '{ print $3 }')",

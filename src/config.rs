@@ -136,6 +136,8 @@ pub struct DbSettings {
     pub acquire_timeout: Duration,
     /// Upper bound on one query, so a hung server cannot hang requests.
     pub query_timeout: Duration,
+    /// Of `max_connections`, how many serve lookups and list pages (see `db::readers`).
+    pub read_connections: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -302,7 +304,8 @@ const PORT: Number<u16> = Number::new("PORT", 81, 0, u16::MAX);
 /// 9090 is the Prometheus convention; 0 turns metrics off.
 const METRICS_PORT: Number<u16> = Number::new("METRICS_PORT", 9090, 0, u16::MAX);
 const DBPORT: Number<u16> = Number::new("DBPORT", 3306, 1, u16::MAX);
-const DB_MAX_CONNECTIONS: Number<u32> = Number::new("DB_MAX_CONNECTIONS", 16, 1, 1000);
+const DB_MAX_CONNECTIONS: Number<u32> = Number::new("DB_MAX_CONNECTIONS", 16, 2, 1000);
+const DB_READ_CONNECTIONS: Number<u32> = Number::new("DB_READ_CONNECTIONS", 4, 1, 999);
 const DB_ACQUIRE_TIMEOUT_MS: Number<u64> = Number::new("DB_ACQUIRE_TIMEOUT_MS", 1000, 10, 600_000);
 const DB_QUERY_TIMEOUT_MS: Number<u64> = Number::new("DB_QUERY_TIMEOUT_MS", 5000, 10, 600_000);
 const BACKGROUND_REFRESH_SECS: Number<u64> =
@@ -386,7 +389,18 @@ impl Config {
             max_connections: env.number(DB_MAX_CONNECTIONS)?,
             acquire_timeout: Duration::from_millis(env.number(DB_ACQUIRE_TIMEOUT_MS)?),
             query_timeout: Duration::from_millis(env.number(DB_QUERY_TIMEOUT_MS)?),
+            read_connections: env.number(DB_READ_CONNECTIONS)?,
         };
+        if db.read_connections >= db.max_connections {
+            return Err(ConfigError {
+                variable: DB_READ_CONNECTIONS.name,
+                value: db.read_connections.to_string(),
+                allowed: format!(
+                    "fewer than DB_MAX_CONNECTIONS ({}), which counts them too",
+                    db.max_connections
+                ),
+            });
+        }
 
         let colour_choice = |variable: &'static str, value: &str| {
             value.parse().map_err(|()| ConfigError {

@@ -7,7 +7,7 @@
 
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, LazyLock};
+use std::sync::{Arc, LazyLock, OnceLock};
 use std::time::Duration;
 
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
@@ -18,29 +18,41 @@ use sqlx::{Connection, Row};
 
 use crate::config::{DatabaseConfig, DbSettings};
 use crate::employee::{EmpId, Employee, Field};
-use crate::paging::{PAGE_SIZE, Page, PageNumber};
+use crate::metrics::Metrics;
+use crate::paging::{Page, PageNumber};
+use readers::{ReaderSettings, Readers};
 
 /// The statements, built once from `Field` so the column list is written in one place.
 struct Statements {
     insert: String,
-    select_one: String,
+    /// `… WHERE emp_id IN (?, …)` for 1, 2, 4, … up to `readers::MAX_BATCH` IDs.
+    lookup_batches: Vec<String>,
+    /// One page of rows, each carrying the total count in a column named `total`.
     select_page: String,
+}
+
+impl Statements {
+    fn lookup_batch(&self, width: usize) -> &str {
+        &self.lookup_batches[width.trailing_zeros() as usize]
+    }
 }
 
 static SQL: LazyLock<Statements> = LazyLock::new(|| {
     let columns = Field::ALL.map(Field::name).join(", ");
+    let id = Field::EmpId.name();
     Statements {
         insert: format!(
             "INSERT INTO employee ({columns}) VALUES ({})",
             ["?"; Field::ALL.len()].join(", ")
         ),
-        select_one: format!(
-            "SELECT {columns} FROM employee WHERE {} = ?",
-            Field::EmpId.name()
-        ),
+        lookup_batches: (0..=readers::MAX_BATCH.trailing_zeros())
+            .map(|power| {
+                let marks = vec!["?"; 1 << power].join(", ");
+                format!("SELECT {columns} FROM employee WHERE {id} IN ({marks})")
+            })
+            .collect(),
         select_page: format!(
-            "SELECT {columns} FROM employee ORDER BY {} LIMIT ? OFFSET ?",
-            Field::EmpId.name()
+            "SELECT {columns}, ({COUNT}) AS total FROM employee ORDER BY {id} LIMIT ? OFFSET ?"
         ),
     }
 });
@@ -56,14 +68,15 @@ pub enum Inserted {
     IdTaken,
 }
 
-#[derive(Debug, thiserror::Error)]
+/// Cloneable, because one failed batch query answers every request in the batch.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum DbError {
     /// The server cannot be reached, timed out, or the schema is not in place yet:
     /// worth retrying, and the answer to the user is 503.
     #[error("database unavailable: {0}")]
     Unavailable(String),
     #[error("database error: {0}")]
-    Other(#[source] sqlx::Error),
+    Other(#[source] Arc<sqlx::Error>),
 }
 
 impl From<sqlx::Error> for DbError {
@@ -78,7 +91,7 @@ impl From<sqlx::Error> for DbError {
             sqlx::Error::Database(ref db) if is_transient(db.as_ref()) => {
                 DbError::Unavailable(err.to_string())
             }
-            other => DbError::Other(other),
+            other => DbError::Other(Arc::new(other)),
         }
     }
 }
@@ -124,11 +137,19 @@ pub struct Db {
     query_timeout: Duration,
     /// The SQLite file, named in every error about it so an operator knows what to fix.
     sqlite_path: Option<std::path::PathBuf>,
+    /// Lookups and list pages; started on first use, inside the runtime.
+    readers: Arc<OnceLock<Readers>>,
+    reader_settings: ReaderSettings,
+    metrics: Metrics,
 }
 
 impl Db {
     /// Creates the pool without connecting, so the app starts while MySQL is down.
     pub fn connect_lazy(settings: &DbSettings) -> Result<Db, DbError> {
+        // The readers' connections come out of the same budget, so the server never sees
+        // more than DB_MAX_CONNECTIONS from one replica.
+        let readers = settings.read_connections;
+        let pool_size = settings.max_connections.saturating_sub(readers).max(1);
         let pool = match &settings.backend {
             DatabaseConfig::MySql {
                 host,
@@ -146,7 +167,7 @@ impl Db {
                     .charset("utf8mb4");
                 Pool::MySql(
                     MySqlPoolOptions::new()
-                        .max_connections(settings.max_connections)
+                        .max_connections(pool_size)
                         .acquire_timeout(settings.acquire_timeout)
                         // Replace connections now and then, so a failover or a proxy's
                         // idle cut never leaves stale sockets in the pool for long.
@@ -170,7 +191,7 @@ impl Db {
             }
             DatabaseConfig::Sqlite { path } => {
                 let options = SqliteConnectOptions::from_str("sqlite:")
-                    .map_err(DbError::Other)?
+                    .map_err(DbError::from)?
                     .filename(path)
                     .create_if_missing(true)
                     .journal_mode(SqliteJournalMode::Wal)
@@ -179,7 +200,7 @@ impl Db {
                     .busy_timeout(settings.query_timeout);
                 Pool::Sqlite(
                     SqlitePoolOptions::new()
-                        .max_connections(settings.max_connections.min(8))
+                        .max_connections(pool_size.min(8))
                         .acquire_timeout(settings.acquire_timeout)
                         .connect_lazy_with(options),
                 )
@@ -193,6 +214,15 @@ impl Db {
                 DatabaseConfig::Sqlite { path } => Some(path.clone()),
                 DatabaseConfig::MySql { .. } => None,
             },
+            readers: Arc::new(OnceLock::new()),
+            reader_settings: ReaderSettings {
+                count: readers,
+                queue_capacity: readers::QUEUE_CAPACITY,
+                acquire_timeout: settings.acquire_timeout,
+                query_timeout: settings.query_timeout,
+                metrics: Metrics::off(),
+            },
+            metrics: Metrics::off(),
         })
     }
 
@@ -219,14 +249,20 @@ impl Db {
                 ))
             })?;
         }
-        let result = match &self.pool {
-            Pool::MySql(p) => sqlx::migrate!("migrations/mysql").run(p).await,
-            Pool::Sqlite(p) => sqlx::migrate!("migrations/sqlite").run(p).await,
-        };
+        let result = metrics::in_span(
+            self.statement_span(metrics::MIGRATE),
+            metrics::timed(&self.metrics, metrics::MIGRATE, async {
+                match &self.pool {
+                    Pool::MySql(p) => sqlx::migrate!("migrations/mysql").run(p).await,
+                    Pool::Sqlite(p) => sqlx::migrate!("migrations/sqlite").run(p).await,
+                }
+            }),
+        )
+        .await;
         result
             .map_err(|e| match e {
                 sqlx::migrate::MigrateError::Execute(err) => DbError::from(err),
-                other => DbError::Other(sqlx::Error::Migrate(Box::new(other))),
+                other => DbError::from(sqlx::Error::Migrate(Box::new(other))),
             })
             .map_err(|err| self.naming_the_file(err))?;
         self.schema_ready.store(true, Ordering::Release);
@@ -277,11 +313,7 @@ impl Db {
         &self,
         fut: impl Future<Output = Result<T, sqlx::Error>>,
     ) -> Result<T, DbError> {
-        if !self.schema_ready.load(Ordering::Acquire) {
-            return Err(DbError::Unavailable(
-                "the database schema is not in place yet".into(),
-            ));
-        }
+        self.schema_in_place()?;
         match tokio::time::timeout(self.query_timeout, fut).await {
             Ok(result) => result.map_err(DbError::from),
             Err(_) => Err(DbError::Unavailable(format!(
@@ -291,72 +323,84 @@ impl Db {
         }
     }
 
+    fn schema_in_place(&self) -> Result<(), DbError> {
+        if self.schema_ready.load(Ordering::Acquire) {
+            Ok(())
+        } else {
+            Err(DbError::Unavailable(
+                "the database schema is not in place yet".into(),
+            ))
+        }
+    }
+
     /// A round trip to the server, for the readiness probe.
     pub async fn ping(&self) -> Result<(), DbError> {
-        self.run(async {
-            on_pool!(&self.pool, p => sqlx::query(PING).execute(p).await.map(|_| ()))
-        })
-        .await
+        let m = &self.metrics;
+        let ping = self.run(async {
+            on_pool!(&self.pool, p => {
+                let mut conn = metrics::acquire(m, metrics::PING, p).await?;
+                metrics::timed(m, metrics::PING, sqlx::query(PING).execute(&mut *conn))
+                    .await
+                    .map(|_| ())
+            })
+        });
+        self.counted(metrics::in_span(self.statement_span(metrics::PING), ping).await)
     }
 
     pub async fn insert(&self, e: &Employee) -> Result<Inserted, DbError> {
         let [first_name, last_name, primary_skill, location] = e.text_values();
-        let result = self
-            .run(async {
-                on_pool!(&self.pool, p => sqlx::query(SQL.insert.as_str())
+        let m = &self.metrics;
+        let insert = self.run(async {
+            on_pool!(&self.pool, p => {
+                let mut conn = metrics::acquire(m, metrics::INSERT, p).await?;
+                let query = sqlx::query(SQL.insert.as_str())
                     .bind(e.emp_id().get())
                     .bind(first_name)
                     .bind(last_name)
                     .bind(primary_skill)
                     .bind(location)
-                    .execute(p)
-                    .await
-                    .map(|_| ()))
+                    .execute(&mut *conn);
+                metrics::timed(m, metrics::INSERT, query).await.map(|_| ())
             })
-            .await;
+        });
+        let result =
+            self.counted(metrics::in_span(self.statement_span(metrics::INSERT), insert).await);
         match result {
             Ok(()) => Ok(Inserted::Added),
-            Err(DbError::Other(sqlx::Error::Database(db))) if db.is_unique_violation() => {
+            Err(DbError::Other(err)) if matches!(&*err, sqlx::Error::Database(db) if db.is_unique_violation()) => {
                 Ok(Inserted::IdTaken)
             }
             Err(other) => Err(other),
         }
     }
 
+    /// The employee with this ID, through the readers (see `readers`).
     pub async fn get(&self, emp_id: EmpId) -> Result<Option<Employee>, DbError> {
-        self.run(async {
-            on_pool!(&self.pool, p => sqlx::query(SQL.select_one.as_str())
-                .bind(emp_id.get())
-                .fetch_optional(p)
-                .await
-                .and_then(|row| row.as_ref().map(employee_from_row).transpose()))
+        self.counted(match self.schema_in_place() {
+            Ok(()) => self.readers().lookup(emp_id).await,
+            Err(err) => Err(err),
         })
-        .await
     }
 
     /// One page of employees ordered by ID, with the total count.
     pub async fn page(&self, number: PageNumber) -> Result<Page<Employee>, DbError> {
-        let rows = self
-            .run(async {
-                on_pool!(&self.pool, p => sqlx::query(SQL.select_page.as_str())
-                    .bind(PAGE_SIZE)
-                    .bind(number.offset())
-                    .fetch_all(p)
-                    .await
-                    .and_then(|rows| rows.iter().map(employee_from_row).collect()))
-            })
-            .await?;
-        let total = self.count().await?;
-        Ok(Page::new(number, rows, total))
+        self.counted(match self.schema_in_place() {
+            Ok(()) => self.readers().page(number).await,
+            Err(err) => Err(err),
+        })
     }
 
-    pub async fn count(&self) -> Result<i64, DbError> {
-        self.run(async { on_pool!(&self.pool, p => sqlx::query_scalar(COUNT).fetch_one(p).await) })
-            .await
+    fn readers(&self) -> &Readers {
+        self.readers
+            .get_or_init(|| Readers::start(self.pool.clone(), self.reader_settings.clone()))
     }
 
     /// Closes every connection, for a clean shutdown.
     pub async fn close(&self) {
+        if let Some(readers) = self.readers.get() {
+            readers.close().await;
+            tracing::info!(batches = %readers.stats.summary(), "database reads");
+        }
         on_pool!(&self.pool, p => p.close().await)
     }
 }
@@ -391,7 +435,20 @@ mod tests {
             max_connections: 2,
             acquire_timeout: Duration::from_secs(5),
             query_timeout: Duration::from_secs(5),
+            read_connections: 1,
         }
+    }
+
+    /// A migrated SQLite database in a temporary folder, with `readers` readers whose
+    /// queue holds 4 jobs.
+    pub(super) async fn sqlite_db(readers: u32) -> (tempfile::TempDir, Db) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut db = Db::connect_lazy(&sqlite_settings(dir.path().join("e.db"))).unwrap();
+        db.reader_settings.count = readers;
+        db.reader_settings.queue_capacity = 4;
+        db.reader_settings.acquire_timeout = Duration::from_secs(1);
+        db.migrate().await.unwrap();
+        (dir, db)
     }
 
     /// SQLite refuses what MySQL's VARCHAR(64) refuses, even when the app is bypassed.
@@ -434,3 +491,4 @@ mod tests {
 }
 
 mod metrics;
+mod readers;

@@ -4,7 +4,7 @@
 pub const PAGE_SIZE: i64 = 50;
 
 /// A 1-based page number whose first row's offset fits an `i64`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PageNumber(i64);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

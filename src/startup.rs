@@ -63,7 +63,7 @@ impl Application {
         let mut registry = config.metrics.listen.map(|_| Registry::default());
         let metrics = registry.as_mut().map_or_else(Metrics::off, Metrics::new);
 
-        let db = Db::connect_lazy(&config.db)?;
+        let db = Db::connect_lazy(&config.db)?.with_metrics(metrics.clone());
         let metrics_server = match (config.metrics.listen, registry) {
             (Some(addr), Some(mut registry)) => {
                 registry.register_collector(Box::new(db.pool_gauges()));

@@ -43,6 +43,55 @@ def ms(us):
     return "-" if us is None else f"{us / 1000:.2f} ms"
 
 
+# GET /employees before issue 12 (a COUNT(*) and a page query per request, each with a
+# pooled connection's return ping), as the issue measured it on this kind of machine.
+EMPLOYEES_BEFORE_RPS = 1500
+
+
+def print_goals(runs, by_key, meta):
+    """The issue 12 goals, each with its figure from this run."""
+    def verdict(ok):
+        return "met" if ok else "NOT met"
+
+    print("goals (issue 12):")
+    for run in runs:
+        if run["endpoint"] == "POST /fetchdata" and run["ratio_to_ceiling"] is not None:
+            ratio = run["ratio_to_ceiling"]
+            print(
+                f"  POST /fetchdata at {run['connections']}: {ratio:.2f}x mariadb-slap's point-select "
+                f"rate (goal >= 1.0x, floor 0.5x): {verdict(ratio >= 1.0)}"
+            )
+        if run["endpoint"] == "POST /fetchdata" and run["connections"] >= 256 and run["p99_over_p50"]:
+            print(
+                f"  POST /fetchdata at {run['connections']}: p99 {run['p99_over_p50']:.2f}x p50 "
+                f"(goal <= 2x): {verdict(run['p99_over_p50'] <= 2)}"
+            )
+        if run["endpoint"] == "GET /" and run["ratio_to_ceiling"] is not None:
+            print(
+                f"  GET / at {run['connections']}: {run['ratio_to_ceiling']:.0%} of /healthz "
+                f"(goal >= 80%): {verdict(run['ratio_to_ceiling'] >= 0.8)}"
+            )
+        if run["endpoint"] == "GET /employees":
+            times = run["rps"] / EMPLOYEES_BEFORE_RPS
+            print(
+                f"  GET /employees at {run['connections']}: {run['rps']:,.0f} req/s, {times:.1f}x the "
+                f"{EMPLOYEES_BEFORE_RPS:,} req/s before (goal >= 10x): {verdict(times >= 10)}"
+            )
+    single = by_key.get(("POST /fetchdata", 1))
+    if single:
+        print(
+            f"  POST /fetchdata at 1 connection: p50 {ms(single['p50_us'])}, p99 {ms(single['p99_us'])} "
+            "(no company to batch with: compare with earlier runs, it must not regress)"
+        )
+    failed = sum(r["errors"] + (r["non_2xx"] or 0) for r in runs)
+    print(f"  errors and answers >= 400, all runs: {failed} (goal 0): {verdict(failed == 0)}")
+    rss_mb = meta["peak_rss_kib"] * 1024 / 1e6
+    print(f"  peak resident memory: {rss_mb:.1f} MB (goal <= 20 MB): {verdict(rss_mb <= 20)}")
+    if meta.get("read_batches"):
+        print(f"  lookups and list pages per database query, whole run: {meta['read_batches']}")
+    print()
+
+
 def main() -> int:
     results_path, meta_path, out_path = sys.argv[1:4]
     with open(results_path, encoding="utf-8") as f:
@@ -102,6 +151,7 @@ def main() -> int:
             f"{r['errors'] + r['non_2xx']} failed (goal 0); p99 {ms(r['p99_us'])} during the roll "
             f"against {ms(b['p99_us'])} at rest"
         )
+    print_goals(runs, by_key, meta)
     rss_kib = meta["peak_rss_kib"]
     print(f"peak resident memory of the app (VmHWM, whole run): {rss_kib / 1024:.1f} MiB")
     ready = meta["ready_ms"]

@@ -191,6 +191,48 @@ async fn counters_equal_the_requests_made_by_route_template_and_status() {
         1.0
     );
 
+    // The database: each statement timed, the taken ID counted as a duplicate, and the
+    // three lookups answered by the readers' batched query.
+    let statement = |name: &str| [("statement", name.to_owned())];
+    let queries = |name| {
+        delta(
+            &before,
+            &after,
+            "db_query_duration_seconds_count",
+            &statement(name),
+        )
+    };
+    assert_eq!(queries("insert"), 2.0);
+    assert!(queries("lookup_batch") >= 1.0, "{}", after.text);
+    assert_eq!(
+        delta(
+            &before,
+            &after,
+            "db_pool_acquire_duration_seconds_count",
+            &statement("insert")
+        ),
+        2.0
+    );
+    assert_eq!(
+        delta(
+            &before,
+            &after,
+            "db_errors_total",
+            &[("kind", "duplicate".to_owned())]
+        ),
+        1.0
+    );
+    assert_eq!(
+        delta(
+            &before,
+            &after,
+            "db_errors_total",
+            &[("kind", "unavailable".to_owned())]
+        ),
+        0.0
+    );
+    assert_eq!(delta(&before, &after, "db_lookup_batch_size_sum", &[]), 3.0);
+
     // The rest of the catalogue: pool, background, process, build.
     assert!(after.value("db_pool_max_connections", &[]) >= 1.0);
     assert!(after.has("db_pool_connections") && after.has("db_pool_idle_connections"));

@@ -102,10 +102,32 @@ async fn a_request_is_one_trace_from_the_caller_through_the_database_and_its_log
     .await;
     app.wait_until_ready(Duration::from_secs(20)).await;
     assert_eq!(add_with_traceparent(&app, "31").await, 200);
+    let lookup = app
+        .client
+        .post(app.url("/fetchdata"))
+        .header("traceparent", format!("00-{CALLER_TRACE}-{CALLER_SPAN}-01"))
+        .form(&[("emp_id", "31")])
+        .send()
+        .await
+        .expect("POST /fetchdata");
+    assert_eq!(lookup.status(), 200);
     let exit = app.terminate().await;
     assert_eq!(exit.code, Some(0), "{}", exit.logs);
 
     let spans = received.spans();
+    // A lookup is answered by a reader task, outside the request's task: its query is
+    // still a child of the request that asked for it.
+    let fetch = spans
+        .iter()
+        .find(|s| s.name == "POST /fetchdata")
+        .unwrap_or_else(|| panic!("no lookup request span in {:#?}", names(&spans)));
+    assert!(
+        spans
+            .iter()
+            .any(|s| s.name == "lookup_batch" && s.parent_span_id == fetch.span_id),
+        "{:#?}",
+        names(&spans)
+    );
     let request = spans
         .iter()
         .find(|s| s.name == "POST /addemp")
@@ -131,12 +153,24 @@ async fn a_request_is_one_trace_from_the_caller_through_the_database_and_its_log
         statement.name
     );
 
-    // Every log line of the request names the trace.
-    let lines: Vec<serde_json::Value> = exit
+    // Every log line of the request names the trace; other requests' lines (the
+    // readiness probe's) name their own.
+    let in_requests: Vec<serde_json::Value> = exit
         .logs
         .lines()
         .filter_map(|line| serde_json::from_str(line).ok())
         .filter(|line: &serde_json::Value| line["span"]["request_id"].is_string())
+        .collect();
+    assert!(
+        in_requests.iter().all(|line| line["span"]["trace_id"]
+            .as_str()
+            .is_some_and(|id| id.len() == 32)),
+        "{}",
+        exit.logs
+    );
+    let lines: Vec<&serde_json::Value> = in_requests
+        .iter()
+        .filter(|line| line["span"]["path"] == "/addemp")
         .collect();
     let messages: Vec<&str> = lines
         .iter()
