@@ -21,7 +21,7 @@ use tokio::task::JoinHandle;
 const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// `GET /metrics` over `registry`; every other path is a 404.
-pub fn router(registry: Arc<Registry>) -> Router {
+fn router(registry: Arc<Registry>) -> Router {
     Router::new()
         .route("/metrics", get(scrape))
         .with_state(registry)
