@@ -2,9 +2,10 @@
 # Benchmark of the release build against its own ceilings (issue 6): starts a private
 # MariaDB on a temporary directory and a free port, seeds 10,000 employees, starts the
 # app, and measures with wrk at each connection count after a warm-up:
-#   GET /, POST /fetchdata (random existing IDs), POST /addemp (unique IDs),
-#   GET /employees, then GET / and POST /fetchdata with metrics on, off, and with
-#   traces (scripts/bench/observability.sh),
+#   GET /, POST /fetchdata (random existing IDs), the same over verified TLS to
+#   MariaDB (scripts/bench/tls.sh), POST /addemp (unique IDs), GET /employees, then
+#   GET / and POST /fetchdata with metrics on, off, and with traces
+#   (scripts/bench/observability.sh),
 # then POST /fetchdata through HAProxy in front of two instances, at rest and during a
 # rolling restart of both (zero failed requests is the goal), and, as ceilings, GET /healthz (the HTTP stack alone) and MariaDB's own point-select
 # rate from mariadb-slap with the query the app runs, at the same concurrency.
@@ -18,7 +19,8 @@ Usage: scripts/bench.sh [-d SECONDS] [-w SECONDS] [-c "64 256"] [-o FILE] [-n] [
 
 Builds the release binary, starts MariaDB and the app on free local ports, seeds
 10,000 employees and measures requests/s, p50 and p99 latency and errors with wrk,
-next to the ceilings GET /healthz and mariadb-slap's point-select rate.
+next to the ceilings GET /healthz and mariadb-slap's point-select rate, and
+POST /fetchdata again over verified TLS to MariaDB beside the plain-TCP figure.
 
   -d SECONDS   length of each measured run (default 10)
   -w SECONDS   warm-up before each measured run (default 3)
@@ -27,7 +29,7 @@ next to the ceilings GET /healthz and mariadb-slap's point-select rate.
   -n           no container image: skip building and measuring it
   -h           this help
 
-Installs wrk, mariadb-server and mariadb-client (Debian) when missing. The image is
+Installs wrk, mariadb-server, mariadb-client, haproxy and openssl (Debian) when missing. The image is
 built with podman from the Dockerfile (scripts/images/build.sh, as root), which
 installs podman and makes local stand-ins for the base images when missing. Builds in
 CARGO_TARGET_DIR (default ~/.cache/employee-db/target). Variables of the app's own
@@ -127,8 +129,8 @@ free_port() {
 load_average() { cut -d' ' -f1-3 /proc/loadavg; }
 
 # --- tools and build ---------------------------------------------------------------
-say "installing missing Debian packages (wrk, mariadb-server, mariadb-client, haproxy)"
-ensure_apt wrk mariadb-server mariadb-client haproxy
+say "installing missing Debian packages (wrk, mariadb-server, mariadb-client, haproxy, openssl)"
+ensure_apt wrk mariadb-server mariadb-client haproxy openssl
 for tool in python3 wrk mariadbd mariadb-install-db mariadb mariadb-admin mariadb-slap strip haproxy; do
   command -v "${tool}" >/dev/null || { echo "bench.sh: ${tool} not found" >&2; exit 1; }
 done
@@ -162,6 +164,9 @@ if awk -v l="${LOAD_BEFORE%% *}" 'BEGIN { exit !(l > 0.5) }'; then
 fi
 
 # --- MariaDB -----------------------------------------------------------------------
+# shellcheck source=scripts/bench/tls.sh
+. scripts/bench/tls.sh
+tls_certificates
 DB_PORT="$(free_port)"
 ROOT_ARGS=()
 [[ $(id -u) -ne 0 ]] || ROOT_ARGS=(--user=root)
@@ -180,7 +185,7 @@ EOF
 mariadbd --no-defaults --datadir="${WORK}/data" --tmpdir="${WORK}/tmp" --port="${DB_PORT}" --bind-address=127.0.0.1 \
   --socket="${WORK}/mysqld.sock" --pid-file="${WORK}/mysqld.pid" --log-error="${WORK}/mariadb.log" \
   --init-file="${WORK}/init.sql" --skip-name-resolve --skip-log-bin --max-connections=1000 \
-  --innodb-buffer-pool-size=128M "${ROOT_ARGS[@]}" >/dev/null 2>&1 &
+  --innodb-buffer-pool-size=128M "${TLS_SERVER_ARGS[@]}" "${ROOT_ARGS[@]}" >/dev/null 2>&1 &
 MARIADB_PID=$!
 cat >"${WORK}/client.cnf" <<EOF
 [client]
@@ -206,6 +211,7 @@ APP_PORT="$(free_port)"
 APP_ENV=(
   PORT="${APP_PORT}" BIND_ADDRESS=127.0.0.1
   DBHOST=127.0.0.1 DBPORT="${DB_PORT}" DBUSER="${DB_USER}" DBPWD="${DB_PASSWORD}" DATABASE="${DB_NAME}"
+  DB_SSL_MODE=disabled
   APP_COLOR="${APP_COLOR:-lime}" GROUP_NAME="${GROUP_NAME:-Benchmark}" GROUP_SLOGAN="${GROUP_SLOGAN:-Measured, not guessed}"
   STATIC_DIR="${ROOT}/static" BACKGROUND_CACHE_DIR="${WORK}/background"
   LOG_FORMAT="${LOG_FORMAT:-json}" METRICS_PORT="$(free_port)"
@@ -293,11 +299,15 @@ for conns in "${CONNS[@]}"; do measure_wrk "GET /healthz" "${conns}" /healthz; d
 for conns in 1 "${CONNS[@]}"; do measure_slap "${conns}"; done
 for conns in "${CONNS[@]}"; do measure_wrk "GET /" "${conns}" /; done
 for conns in 1 "${CONNS[@]}"; do measure_wrk "POST /fetchdata" "${conns}" /fetchdata fetchdata.lua; done
+measure_tls_fetchdata
 # Before /addemp, so the list always counts the same 10,000 employees.
 for conns in "${CONNS[@]}"; do measure_wrk "GET /employees" "${conns}" /employees; done
 for conns in "${CONNS[@]}"; do measure_wrk "POST /addemp" "${conns}" /addemp addemp.lua; done
 
 PEAK_RSS_KIB="$(awk '/^VmHWM:/ { print $2 }' "/proc/${APP_PID}/status")"
+# What the resident memory is made of at the end: the binary's pages (file-backed, shared
+# between replicas on a node) against the heap and stacks (anonymous).
+RSS_SPLIT="$(awk '/^(RssAnon|RssFile):/ { printf "%s%s %d", sep, $1, $2; sep = ", " }' "/proc/${APP_PID}/status")"
 : >"${APP_LOG}"
 stop_pid "${APP_PID}"
 # The app logs, as it stops, how many lookups and list pages each database query
@@ -391,7 +401,7 @@ LOAD_AFTER="$(load_average)"
 ready_json="$(IFS=,; echo "${READY_MS[*]}")"
 cat >"${WORK}/meta.json" <<EOF
 {"peak_rss_kib": ${PEAK_RSS_KIB}, "ready_ms": [${ready_json}], "binary_bytes": ${BINARY_BYTES},
- "image": ${IMAGE_JSON}, "read_batches": "${READ_BATCHES}",
+ "image": ${IMAGE_JSON}, "read_batches": "${READ_BATCHES}", "rss_split_kib": "${RSS_SPLIT}",
  "cores": $(nproc), "load_before": "${LOAD_BEFORE}", "load_after": "${LOAD_AFTER}",
  "duration_s": ${DURATION}, "warmup_s": ${WARMUP}, "wrk_threads": ${WRK_THREADS},
  "seeded_employees": ${SEEDED}, "mariadb": "$(mariadbd --version | awk '{ print $3 }')",

@@ -7,11 +7,11 @@ set -euo pipefail
 
 usage() {
   cat <<'EOF'
-Usage: scripts/validate-prerequisites.sh [-h] [-n NAMESPACE] [--https] [--tools-only]
+Usage: scripts/validate-prerequisites.sh [-h] [-n NAMESPACE] [--https] [--rds] [--tools-only]
 
 Checks, in order:
   tools        aws >= 2, kubectl >= 1.31, curl, jq, git (required);
-               terraform >= 1.10 and docker (only needed to build the cluster or
+               terraform >= 1.11.1 and docker (only needed to build the cluster or
                images locally: warnings)
   AWS          the caller identity (aws sts get-caller-identity) and a region
   cluster      kubectl reaches the API server and may apply the manifests
@@ -20,12 +20,16 @@ Checks, in order:
                (the app's NLB, and the ALB of the alb-https overlay)
   HTTPS        with --https: the IngressClass alb, k8s-overlays/alb-https/settings.env
                filled in (not placeholders), its ACM certificate issued
-  namespace    NAMESPACE exists, with the Secrets mysql-root and mysql-app
+  RDS          with --rds: k8s-overlays/rds/settings.env and rds-ca.pem filled in (not
+               placeholders)
+  namespace    NAMESPACE exists, with the Secrets mysql-root and mysql-app (none
+               with --rds: the app logs in to RDS with its IAM role)
   after apply  the app's ServiceAccount may list namespaces and may not read Secrets
 
 Options:
   -n NAMESPACE  namespace of the app (default: clo835)
   --https       also check what k8s-overlays/alb-https(-sign-in) needs
+  --rds         check for k8s-overlays/rds (MySQL on Amazon RDS) instead of the in-cluster MySQL
   --tools-only  check the local tools only (no AWS or cluster calls)
   -h, --help    show this help
 EOF
@@ -34,6 +38,8 @@ EOF
 namespace=clo835
 tools_only=false
 https=false
+rds=false
+rds_overlay="$(cd "$(dirname "$0")/.." && pwd)/k8s-overlays/rds"
 settings="$(cd "$(dirname "$0")/.." && pwd)/k8s-overlays/alb-https/settings.env"
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -45,6 +51,7 @@ while [[ $# -gt 0 ]]; do
       ;;
     --tools-only) tools_only=true ;;
     --https) https=true ;;
+    --rds) rds=true ;;
     *) usage >&2; exit 2 ;;
   esac
   shift
@@ -97,7 +104,7 @@ tool kubectl 1.31 required kubectl version --client
 tool curl "" required
 tool jq "" required
 tool git "" required
-tool terraform 1.10 optional terraform version
+tool terraform 1.11.1 optional terraform version
 tool docker "" optional
 
 if [[ "${tools_only}" == true ]] || ! command -v aws >/dev/null || ! command -v kubectl >/dev/null; then
@@ -190,10 +197,28 @@ if [[ "${https}" == true ]]; then
   fi
 fi
 
+if [[ "${rds}" == true ]]; then
+  echo "RDS (k8s-overlays/rds)"
+  dbhost="$(sed -n 's/^DBHOST=//p' "${rds_overlay}/settings.env" 2>/dev/null || true)"
+  if [[ -z "${dbhost}" || "${dbhost}" == *.invalid ]]; then
+    fail "k8s-overlays/rds/settings.env holds placeholders: run scripts/configure-rds.sh"
+  else
+    pass "settings.env names ${dbhost}"
+  fi
+  if grep -q -- '-----BEGIN CERTIFICATE-----' "${rds_overlay}/rds-ca.pem" 2>/dev/null; then
+    pass "rds-ca.pem holds $(grep -c -- '-----BEGIN CERTIFICATE-----' "${rds_overlay}/rds-ca.pem") CA certificates"
+  else
+    fail "k8s-overlays/rds/rds-ca.pem is the placeholder: run scripts/configure-rds.sh"
+  fi
+fi
+
 echo "Namespace ${namespace}"
 if kubectl get namespace "${namespace}" >/dev/null 2>&1; then
   pass "namespace ${namespace} exists"
-  for secret in mysql-root:password mysql-app:username mysql-app:password; do
+  secrets=(mysql-root:password mysql-app:username mysql-app:password)
+  # With RDS there is no database Secret: the app logs in with its IAM role.
+  [[ "${rds}" == false ]] || secrets=()
+  for secret in "${secrets[@]}"; do
     name="${secret%%:*}"
     key="${secret#*:}"
     if [[ -n "$(kubectl --namespace "${namespace}" get secret "${name}" -o jsonpath="{.data.${key}}" 2>/dev/null)" ]]; then

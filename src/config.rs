@@ -110,16 +110,83 @@ impl fmt::Display for Secret {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DatabaseConfig {
-    MySql {
-        host: String,
-        port: u16,
-        user: String,
-        password: Secret,
-        database: String,
+    MySql(MySqlConfig),
+    Sqlite { path: PathBuf },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MySqlConfig {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub auth: DbAuth,
+    pub database: String,
+    pub tls: DbTls,
+}
+
+/// How the app proves who it is to MySQL (`DB_AUTH`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DbAuth {
+    /// `DBPWD`.
+    Password(Secret),
+    /// A fresh RDS IAM auth token for every new connection, signed for `region` with
+    /// the AWS credentials (`keys` when set, else the SDK's default chain).
+    Iam {
+        region: String,
+        keys: Option<AwsKeys>,
     },
-    Sqlite {
-        path: PathBuf,
-    },
+}
+
+/// TLS to MySQL: `DB_SSL_MODE` and `DB_SSL_CA`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DbTls {
+    pub mode: SslMode,
+    /// A PEM bundle of CA certificates trusted beside the public roots (for RDS, the
+    /// regional bundle).
+    pub ca: Option<PathBuf>,
+}
+
+/// MySQL's `--ssl-mode` values, with MySQL's meaning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SslMode {
+    /// Plain TCP.
+    Disabled,
+    /// TLS when the server offers it, without checking its certificate; else plain TCP.
+    Preferred,
+    /// TLS or no connection; the certificate is not checked.
+    Required,
+    /// TLS with a certificate signed by a trusted CA, for any host name.
+    VerifyCa,
+    /// TLS with a trusted certificate that names `DBHOST`.
+    VerifyIdentity,
+}
+
+impl SslMode {
+    pub const ALL: [SslMode; 5] = [
+        SslMode::Disabled,
+        SslMode::Preferred,
+        SslMode::Required,
+        SslMode::VerifyCa,
+        SslMode::VerifyIdentity,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SslMode::Disabled => "disabled",
+            SslMode::Preferred => "preferred",
+            SslMode::Required => "required",
+            SslMode::VerifyCa => "verify-ca",
+            SslMode::VerifyIdentity => "verify-identity",
+        }
+    }
+
+    /// Whether a connection in this mode is always encrypted.
+    pub fn requires_tls(self) -> bool {
+        matches!(
+            self,
+            SslMode::Required | SslMode::VerifyCa | SslMode::VerifyIdentity
+        )
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -339,6 +406,9 @@ const GROUP_NAME: Text = Text::new("GROUP_NAME", "Default Group");
 const GROUP_SLOGAN: Text = Text::new("GROUP_SLOGAN", "Default Slogan");
 const STATIC_DIR: Text = Text::new("STATIC_DIR", "static");
 const AWS_REGION: Text = Text::new("AWS_REGION", "us-east-1");
+const DB_SSL_MODE: &str = "DB_SSL_MODE";
+const DB_SSL_CA: &str = "DB_SSL_CA";
+const DB_AUTH: &str = "DB_AUTH";
 
 impl Config {
     /// Reads the process environment and command-line colour flag.
@@ -368,22 +438,34 @@ impl Config {
         };
 
         let backend = match env.optional("DBHOST") {
-            Some(host) => DatabaseConfig::MySql {
+            Some(host) => DatabaseConfig::MySql(MySqlConfig {
                 host,
                 port: env.number(DBPORT)?,
                 user: env.text(DBUSER),
-                // An empty password is a password: only an unset variable takes the default.
-                password: Secret::new(
-                    env.0
-                        .get(&DBPWD.name.to_ascii_lowercase())
-                        .map_or(DBPWD.default, String::as_str),
-                ),
+                auth: db_auth(&env)?,
                 database: env.text(DATABASE),
-            },
+                tls: db_tls(&env)?,
+            }),
             None => DatabaseConfig::Sqlite {
                 path: PathBuf::from(env.text(SQLITE_PATH)),
             },
         };
+        if let DatabaseConfig::MySql(MySqlConfig {
+            auth: DbAuth::Iam { .. },
+            tls,
+            ..
+        }) = &backend
+            && !tls.mode.requires_tls()
+        {
+            // The token travels as a clear-text password: never over an unencrypted link.
+            return Err(ConfigError {
+                variable: DB_SSL_MODE,
+                value: tls.mode.name().to_owned(),
+                allowed: "DB_AUTH=iam sends its token as a clear-text password, so it needs \
+                          required, verify-ca or verify-identity (verify-identity for RDS)"
+                    .into(),
+            });
+        }
         let db = DbSettings {
             backend,
             max_connections: env.number(DB_MAX_CONNECTIONS)?,
@@ -447,17 +529,7 @@ impl Config {
             aws_endpoint_url: env
                 .optional("AWS_ENDPOINT_URL_S3")
                 .or(env.optional("AWS_ENDPOINT_URL")),
-            aws_keys: match (
-                env.optional("AWS_ACCESS_KEY_ID"),
-                env.optional("AWS_SECRET_ACCESS_KEY"),
-            ) {
-                (Some(access_key_id), Some(secret)) => Some(AwsKeys {
-                    access_key_id,
-                    secret_access_key: Secret::new(secret),
-                    session_token: env.optional("AWS_SESSION_TOKEN").map(Secret::new),
-                }),
-                _ => None,
-            },
+            aws_keys: aws_keys(&env),
         };
 
         let server = ServerSettings {
@@ -554,6 +626,78 @@ fn tracing_settings(env: &Env) -> Result<TracingSettings, ConfigError> {
     }
 }
 
+/// `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` (and `AWS_SESSION_TOKEN`), when both
+/// of the first two are set.
+fn aws_keys(env: &Env) -> Option<AwsKeys> {
+    match (
+        env.optional("AWS_ACCESS_KEY_ID"),
+        env.optional("AWS_SECRET_ACCESS_KEY"),
+    ) {
+        (Some(access_key_id), Some(secret)) => Some(AwsKeys {
+            access_key_id,
+            secret_access_key: Secret::new(secret),
+            session_token: env.optional("AWS_SESSION_TOKEN").map(Secret::new),
+        }),
+        _ => None,
+    }
+}
+
+fn db_tls(env: &Env) -> Result<DbTls, ConfigError> {
+    let mode = match env.get(DB_SSL_MODE) {
+        None => SslMode::Preferred,
+        Some(value) => SslMode::ALL
+            .into_iter()
+            .find(|mode| mode.name().eq_ignore_ascii_case(value))
+            .ok_or_else(|| ConfigError {
+                variable: DB_SSL_MODE,
+                value: value.to_owned(),
+                allowed: format!("one of {}", SslMode::ALL.map(SslMode::name).join(", ")),
+            })?,
+    };
+    let ca = env.optional(DB_SSL_CA).map(PathBuf::from);
+    if let Some(path) = &ca
+        && !matches!(mode, SslMode::VerifyCa | SslMode::VerifyIdentity)
+    {
+        // The other modes do not check certificates: a CA set with them would look like
+        // protection that is not there.
+        return Err(ConfigError {
+            variable: DB_SSL_CA,
+            value: path.display().to_string(),
+            allowed: format!(
+                "a CA bundle is used only with DB_SSL_MODE=verify-ca or verify-identity (it is {})",
+                mode.name()
+            ),
+        });
+    }
+    Ok(DbTls { mode, ca })
+}
+
+fn db_auth(env: &Env) -> Result<DbAuth, ConfigError> {
+    match env.get(DB_AUTH) {
+        None => {}
+        Some(v) if v.eq_ignore_ascii_case("password") => {}
+        Some(v) if v.eq_ignore_ascii_case("iam") => {
+            return Ok(DbAuth::Iam {
+                region: env.text(AWS_REGION),
+                keys: aws_keys(env),
+            });
+        }
+        Some(v) => {
+            return Err(ConfigError {
+                variable: DB_AUTH,
+                value: v.to_owned(),
+                allowed: "password or iam".into(),
+            });
+        }
+    }
+    // An empty password is a password: only an unset variable takes the default.
+    Ok(DbAuth::Password(Secret::new(
+        env.0
+            .get(&DBPWD.name.to_ascii_lowercase())
+            .map_or(DBPWD.default, String::as_str),
+    )))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -579,13 +723,14 @@ mod tests {
     #[test]
     fn dbhost_selects_mysql_with_original_defaults() {
         let config = Config::from_vars(vars(&[("DBHOST", "mysql")]), None).unwrap();
-        let DatabaseConfig::MySql {
+        let DatabaseConfig::MySql(MySqlConfig {
             host,
             port,
             user,
-            password,
+            auth,
             database,
-        } = config.db.backend
+            tls,
+        }) = config.db.backend
         else {
             panic!("expected MySQL");
         };
@@ -593,7 +738,71 @@ mod tests {
             (host.as_str(), port, user.as_str(), database.as_str()),
             ("mysql", 3306, "root", "employees")
         );
-        assert_eq!(password.expose(), "password");
+        assert_eq!(auth, DbAuth::Password(Secret::new("password")));
+        assert_eq!(
+            tls,
+            DbTls {
+                mode: SslMode::Preferred,
+                ca: None
+            }
+        );
+    }
+
+    fn mysql(pairs: &[(&str, &str)]) -> Result<(DbAuth, DbTls), ConfigError> {
+        let mut all = vec![("DBHOST", "db.example")];
+        all.extend_from_slice(pairs);
+        match Config::from_vars(vars(&all), None)?.db.backend {
+            DatabaseConfig::MySql(MySqlConfig { auth, tls, .. }) => Ok((auth, tls)),
+            DatabaseConfig::Sqlite { .. } => panic!("DBHOST selects MySQL"),
+        }
+    }
+
+    #[test]
+    fn ssl_mode_and_ca_are_read() {
+        let (_, tls) = mysql(&[
+            ("DB_SSL_MODE", "Verify-Identity"),
+            ("DB_SSL_CA", "/etc/rds/ca.pem"),
+        ])
+        .unwrap();
+        assert_eq!(tls.mode, SslMode::VerifyIdentity);
+        assert_eq!(tls.ca, Some(PathBuf::from("/etc/rds/ca.pem")));
+        let err = mysql(&[("DB_SSL_MODE", "required"), ("DB_SSL_CA", "/ca.pem")]).unwrap_err();
+        assert_eq!(err.variable, "DB_SSL_CA");
+        assert!(err.allowed.contains("it is required"), "{err}");
+        let err = mysql(&[("DB_SSL_MODE", "on")]).unwrap_err();
+        assert_eq!(err.variable, "DB_SSL_MODE");
+        assert!(
+            err.allowed
+                .contains("disabled, preferred, required, verify-ca, verify-identity"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn iam_needs_tls_and_no_password() {
+        for mode in ["disabled", "preferred"] {
+            let err = mysql(&[("DB_AUTH", "iam"), ("DB_SSL_MODE", mode)]).unwrap_err();
+            assert_eq!((err.variable, err.value.as_str()), ("DB_SSL_MODE", mode));
+            assert!(err.to_string().contains("DB_AUTH=iam"), "{err}");
+        }
+        let err = mysql(&[("DB_AUTH", "iam")]).unwrap_err();
+        assert_eq!(err.variable, "DB_SSL_MODE", "the default is preferred");
+        let (auth, _) = mysql(&[
+            ("DB_AUTH", "IAM"),
+            ("DB_SSL_MODE", "verify-identity"),
+            ("AWS_REGION", "eu-west-1"),
+        ])
+        .unwrap();
+        assert_eq!(
+            auth,
+            DbAuth::Iam {
+                region: "eu-west-1".into(),
+                keys: None
+            }
+        );
+        let err = mysql(&[("DB_AUTH", "kerberos")]).unwrap_err();
+        assert_eq!(err.variable, "DB_AUTH");
+        assert_eq!(err.allowed, "password or iam");
     }
 
     #[test]

@@ -10,7 +10,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock, OnceLock};
 use std::time::Duration;
 
-use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
+use aws_credential_types::provider::SharedCredentialsProvider;
+use sqlx::mysql::{MySqlPool, MySqlPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -85,9 +86,10 @@ impl From<sqlx::Error> for DbError {
             sqlx::Error::PoolTimedOut
             | sqlx::Error::PoolClosed
             | sqlx::Error::WorkerCrashed
-            | sqlx::Error::Io(_)
-            | sqlx::Error::Tls(_)
             | sqlx::Error::Protocol(_) => DbError::Unavailable(err.to_string()),
+            sqlx::Error::Io(_) | sqlx::Error::Tls(_) => {
+                DbError::Unavailable(connect::describe(&err))
+            }
             sqlx::Error::Database(ref db) if is_transient(db.as_ref()) => {
                 DbError::Unavailable(err.to_string())
             }
@@ -137,6 +139,8 @@ pub struct Db {
     query_timeout: Duration,
     /// The SQLite file, named in every error about it so an operator knows what to fix.
     sqlite_path: Option<std::path::PathBuf>,
+    /// TLS and IAM state, and why the database was last unreachable (`db/connect.rs`).
+    connect: Arc<connect::Connect>,
     /// Lookups and list pages; started on first use, inside the runtime.
     readers: Arc<OnceLock<Readers>>,
     reader_settings: ReaderSettings,
@@ -146,26 +150,21 @@ pub struct Db {
 impl Db {
     /// Creates the pool without connecting, so the app starts while MySQL is down.
     pub fn connect_lazy(settings: &DbSettings) -> Result<Db, DbError> {
+        Db::open(settings, None)
+    }
+
+    fn open(
+        settings: &DbSettings,
+        aws_credentials: Option<SharedCredentialsProvider>,
+    ) -> Result<Db, DbError> {
         // The readers' connections come out of the same budget, so the server never sees
         // more than DB_MAX_CONNECTIONS from one replica.
         let readers = settings.read_connections;
         let pool_size = settings.max_connections.saturating_sub(readers).max(1);
-        let pool = match &settings.backend {
-            DatabaseConfig::MySql {
-                host,
-                port,
-                user,
-                password,
-                database,
-            } => {
-                let options = MySqlConnectOptions::new()
-                    .host(host)
-                    .port(*port)
-                    .username(user)
-                    .password(password.expose())
-                    .database(database)
-                    .charset("utf8mb4");
-                Pool::MySql(
+        let (pool, connect) = match &settings.backend {
+            DatabaseConfig::MySql(mysql) => {
+                let (pool, connect) = connect::mysql_pool(
+                    mysql,
                     MySqlPoolOptions::new()
                         .max_connections(pool_size)
                         .acquire_timeout(settings.acquire_timeout)
@@ -185,9 +184,10 @@ impl Db {
                                 }
                                 Ok(true)
                             })
-                        })
-                        .connect_lazy_with(options),
-                )
+                        }),
+                    aws_credentials,
+                )?;
+                (Pool::MySql(pool), connect)
             }
             DatabaseConfig::Sqlite { path } => {
                 let options = SqliteConnectOptions::from_str("sqlite:")
@@ -198,11 +198,14 @@ impl Db {
                     // FULL: a confirmed add survives power loss, not only a crash.
                     .synchronous(SqliteSynchronous::Full)
                     .busy_timeout(settings.query_timeout);
-                Pool::Sqlite(
-                    SqlitePoolOptions::new()
-                        .max_connections(pool_size.min(8))
-                        .acquire_timeout(settings.acquire_timeout)
-                        .connect_lazy_with(options),
+                (
+                    Pool::Sqlite(
+                        SqlitePoolOptions::new()
+                            .max_connections(pool_size.min(8))
+                            .acquire_timeout(settings.acquire_timeout)
+                            .connect_lazy_with(options),
+                    ),
+                    connect::Connect::default(),
                 )
             }
         };
@@ -212,8 +215,9 @@ impl Db {
             query_timeout: settings.query_timeout,
             sqlite_path: match &settings.backend {
                 DatabaseConfig::Sqlite { path } => Some(path.clone()),
-                DatabaseConfig::MySql { .. } => None,
+                DatabaseConfig::MySql(_) => None,
             },
+            connect: Arc::new(connect),
             readers: Arc::new(OnceLock::new()),
             reader_settings: ReaderSettings {
                 count: readers,
@@ -249,6 +253,7 @@ impl Db {
                 ))
             })?;
         }
+        self.ready_to_connect().await?;
         let result = metrics::in_span(
             self.statement_span(metrics::MIGRATE),
             metrics::timed(&self.metrics, metrics::MIGRATE, async {
@@ -296,11 +301,16 @@ impl Db {
                     );
                     return;
                 }
-                Err(DbError::Unavailable(reason)) => {
-                    tracing::warn!(%reason, retry_in_ms = delay.as_millis() as u64, "database not reachable yet");
-                }
                 Err(err) => {
-                    tracing::error!(error = %err, retry_in_ms = delay.as_millis() as u64, "database migration failed");
+                    self.remember_failure(&err);
+                    match err {
+                        DbError::Unavailable(reason) => {
+                            tracing::warn!(%reason, retry_in_ms = delay.as_millis() as u64, "database not reachable yet");
+                        }
+                        err => {
+                            tracing::error!(error = %err, retry_in_ms = delay.as_millis() as u64, "database migration failed");
+                        }
+                    }
                 }
             }
             tokio::time::sleep(delay).await;
@@ -327,9 +337,7 @@ impl Db {
         if self.schema_ready.load(Ordering::Acquire) {
             Ok(())
         } else {
-            Err(DbError::Unavailable(
-                "the database schema is not in place yet".into(),
-            ))
+            Err(DbError::Unavailable(self.not_ready_reason()))
         }
     }
 
@@ -490,5 +498,7 @@ mod tests {
     }
 }
 
+mod connect;
+mod iam;
 mod metrics;
 mod readers;

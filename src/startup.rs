@@ -13,7 +13,7 @@ use tokio::net::TcpListener;
 
 use crate::background::Background;
 use crate::config::ServerSettings;
-use crate::config::{ColourSource, Config, DatabaseConfig};
+use crate::config::{ColourSource, Config, DatabaseConfig, DbAuth};
 use crate::db::{Db, DbError};
 use crate::http::{self, AppState};
 use crate::lifecycle::Lifecycle;
@@ -95,14 +95,19 @@ impl Application {
                     });
                 }
             }
-            DatabaseConfig::MySql {
-                host,
-                port,
-                user,
-                database,
-                ..
-            } => {
-                tracing::info!(%host, port, %user, %database, "using MySQL");
+            DatabaseConfig::MySql(mysql) => {
+                tracing::info!(
+                    host = %mysql.host,
+                    port = mysql.port,
+                    user = %mysql.user,
+                    database = %mysql.database,
+                    ssl_mode = mysql.tls.mode.name(),
+                    auth = match mysql.auth {
+                        DbAuth::Password(_) => "password",
+                        DbAuth::Iam { .. } => "iam",
+                    },
+                    "using MySQL"
+                );
                 // The server may not be up yet: serve meanwhile (readiness says 503).
                 tokio::spawn({
                     let db = db.clone();

@@ -85,3 +85,22 @@ output "observability" {
     app_requests_query     = "fields @timestamp, log_processed.status, log_processed.latency_ms, log_processed.span.path, log_processed.span.trace_id | filter kubernetes.namespace_name = \"${local.app_namespace}\" and log_processed.message = \"request\" | sort @timestamp desc"
   } : null
 }
+
+# Read by scripts/configure-rds.sh, which writes k8s-overlays/rds/settings.env.
+output "rds_settings" {
+  description = "With database = rds (else null): where the app logs in (DBHOST, DBPORT, DBUSER, AWS_REGION), the master password's secret in Secrets Manager, and the IAM policy resource the app's role may connect as."
+  value = local.rds_enabled ? {
+    host                   = module.database[0].db_instance_address
+    port                   = module.database[0].db_instance_port
+    user                   = var.database_iam_user
+    region                 = var.region
+    master_user            = local.database_master_user
+    master_user_secret_arn = module.database[0].db_instance_master_user_secret_arn
+    connect_resource       = local.database_user_arn
+  } : null
+}
+
+output "rds_create_user_sql" {
+  description = "With database = rds (else null): the SQL to run once as the master user, creating the app's IAM-authenticated user (terraform/README.md)."
+  value       = local.rds_enabled ? local.database_create_user_sql : null
+}

@@ -277,3 +277,53 @@ variable "observability_log_retention_days" {
     error_message = "observability_log_retention_days must be one of CloudWatch Logs' retention periods: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288 or 3653."
   }
 }
+
+variable "database" {
+  description = "Where MySQL runs: in-cluster (a StatefulSet on one gp3 volume, k8s-manifests/) or rds (Amazon RDS for MySQL, Multi-AZ, IAM database authentication; k8s-overlays/rds)."
+  type        = string
+  default     = "in-cluster"
+
+  validation {
+    condition     = contains(["in-cluster", "rds"], var.database)
+    error_message = "database must be in-cluster or rds."
+  }
+}
+
+variable "database_instance_class" {
+  description = "RDS instance class with database = rds (Multi-AZ runs two of them). db.t4g.small allows about 150 connections: enough for 6 app pods with 16 each."
+  type        = string
+  default     = "db.t4g.small"
+
+  validation {
+    condition     = can(regex("^db\\.[a-z0-9]+\\.[a-z0-9]+$", var.database_instance_class))
+    error_message = "database_instance_class must be an RDS instance class such as db.t4g.small."
+  }
+}
+
+variable "database_backup_retention_days" {
+  description = "Days of automated RDS backups (point-in-time restore) with database = rds."
+  type        = number
+  default     = 7
+
+  validation {
+    condition     = var.database_backup_retention_days >= 1 && var.database_backup_retention_days <= 35
+    error_message = "database_backup_retention_days must be between 1 and 35 (0 would turn backups off)."
+  }
+}
+
+variable "database_performance_insights" {
+  description = "Turn on RDS Performance Insights (charged per vCPU beyond the free tier's retention)."
+  type        = bool
+  default     = false
+}
+
+variable "database_iam_user" {
+  description = "MySQL user the app logs in as with IAM database authentication (DBUSER); its Pod Identity role may connect as this user only."
+  type        = string
+  default     = "employee_app"
+
+  validation {
+    condition     = can(regex("^[a-z_][a-z0-9_]{0,31}$", var.database_iam_user)) && var.database_iam_user != "admin"
+    error_message = "database_iam_user must be 1-32 lower-case letters, digits or underscores, not starting with a digit, and not the master user admin."
+  }
+}

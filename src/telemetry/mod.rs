@@ -63,10 +63,17 @@ impl Telemetry {
     }
 }
 
+const SIGNER_QUIET: &str = "aws_sigv4=debug";
+
 /// Installs the global subscriber. `RUST_LOG` refines the default `info` level. Must
 /// run inside the Tokio runtime when tracing is configured (the exporter uses it).
 pub fn init(format: LogFormat, tracing: &TracingSettings) -> Telemetry {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info"))
+        // Whatever RUST_LOG says: at trace level the AWS signer logs the canonical
+        // request, which for a presigned RDS IAM token includes the session token
+        // (aws-sigv4 1.6 redacts it only in headers).
+        .add_directive(SIGNER_QUIET.parse().expect("a valid directive"));
     let fmt = tracing_subscriber::fmt::layer()
         .with_target(false)
         // Colour codes only for a person at a terminal, never in collected logs.

@@ -32,6 +32,7 @@ OPERATOR_SCRIPTS = [
     "test-data-persistence.sh",
     "change-background.sh",
     "configure-alb-https.sh",
+    "configure-rds.sh",
 ]
 
 
@@ -518,6 +519,15 @@ def test_prerequisites_for_https_check_the_overlays_settings(tmp_path):
     assert result.returncode == 1
 
 
+def test_prerequisites_for_rds_check_the_overlay_and_ask_for_no_secret(tmp_path):
+    result = prerequisites(tmp_path, "--rds", metrics="True", controller="1")
+    # The committed files are placeholders until configure-rds.sh runs.
+    assert "FAIL  k8s-overlays/rds/settings.env holds placeholders" in result.stdout
+    assert "FAIL  k8s-overlays/rds/rds-ca.pem is the placeholder" in result.stdout
+    assert "Secret" not in result.stdout.split("Namespace")[1].split("After apply")[0]
+    assert result.returncode == 1
+
+
 # --- The ConfigMap, read by the real app ----------------------------------------------
 
 
@@ -569,3 +579,135 @@ def test_the_config_maps_settings_start_the_app_and_its_shutdown_begins_with_rea
         process.kill()
         process.wait(timeout=30)
         log.close()
+
+
+def test_the_rds_overlays_settings_pass_the_apps_checks_and_the_placeholder_bundle_stops_it(tmp_path):
+    """The rds overlay's settings (DB_AUTH=iam with verify-identity TLS) are accepted, and
+    the committed CA bundle, a placeholder until configure-rds.sh runs, stops the app at
+    start with one line saying so rather than failing every connection later."""
+    binary = os.environ.get("EMPLOYEE_DB_BIN")
+    if not binary:
+        pytest.skip("EMPLOYEE_DB_BIN is not set: scripts/checks/20-deploy.sh builds the app and sets it")
+    from deploy_helpers import render
+
+    rendered_rds = render(ROOT / "k8s-overlays" / "rds")
+    (data,) = [o["data"] for o in rendered_rds
+               if o["kind"] == "ConfigMap" and o["metadata"]["name"].startswith("employee-db-config-")]
+    (bundle,) = [o["data"] for o in rendered_rds if o["metadata"]["name"] == "rds-ca-bundle"]
+    # The file the pod mounts, at a path of this test's own.
+    (name, contents), = bundle.items()
+    assert data["DB_SSL_CA"].endswith("/" + name)
+    (tmp_path / name).write_text(contents)
+    environment = {**data, "PATH": os.environ["PATH"], "PORT": str(free_port()), "BIND_ADDRESS": "127.0.0.1",
+                   "DB_SSL_CA": str(tmp_path / name)}
+    result = subprocess.run([binary], cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"employee-db: cannot open the database: database error: error with configuration: DB_SSL_CA={tmp_path / name}: "
+        "holds no PEM certificate"
+    ]
+
+
+# --- configure-rds.sh -----------------------------------------------------------------
+
+RDS_SETTINGS = {
+    "host": "clo835-mysql.abcdefghijkl.eu-west-1.rds.amazonaws.com",
+    "port": 3306,
+    "user": "employee_app",
+    "region": "eu-west-1",
+    "master_user": "admin",
+    "master_user_secret_arn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-1234",
+    "connect_resource": "arn:aws:rds-db:eu-west-1:123456789012:dbuser:db-ABCDEFG/employee_app",
+}
+CREATE_USER_SQL = "CREATE USER IF NOT EXISTS 'employee_app'@'%' IDENTIFIED WITH AWSAuthenticationPlugin AS 'RDS' REQUIRE SSL;\n"
+# Stands in for AWS's bundle: the test checks that what is served is what lands in the
+# overlay, not what AWS's certificates say.
+FAKE_BUNDLE = "-----BEGIN CERTIFICATE-----\nstand-in\n-----END CERTIFICATE-----\n" * 2
+
+
+@pytest.fixture
+def rds_checkout(tmp_path):
+    """A copy of the script (and the helpers it sources) beside a copy of the overlay's
+    two files, with stand-in CLIs on PATH (curl among them: no download)."""
+    (tmp_path / "scripts" / "lib").mkdir(parents=True)
+    script = tmp_path / "scripts" / "configure-rds.sh"
+    script.write_text((SCRIPTS / "configure-rds.sh").read_text())
+    (tmp_path / "scripts" / "lib" / "cluster.sh").write_text((SCRIPTS / "lib" / "cluster.sh").read_text())
+    overlay = tmp_path / "k8s-overlays" / "rds"
+    overlay.mkdir(parents=True)
+    for name in ("settings.env", "rds-ca.pem"):
+        (overlay / name).write_text((ROOT / "k8s-overlays" / "rds" / name).read_text())
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    environment = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "CALLS": str(tmp_path / "calls.jsonl")}
+    stand_in(bin_dir, "curl", f"""
+with open(os.environ["CALLS"], "a") as f:
+    f.write(json.dumps(["curl", *sys.argv[1:]]) + "\\n")
+out = sys.argv[sys.argv.index("--output") + 1]
+open(out, "w").write({FAKE_BUNDLE!r})
+""")
+    return script, overlay, bin_dir, environment
+
+
+def fake_rds_terraform(bin_dir, settings) -> None:
+    stand_in(bin_dir, "terraform", f"""
+args = sys.argv[2:]
+assert sys.argv[1].startswith("-chdir="), sys.argv
+if args == ["output", "-json", "rds_settings"]:
+    print(json.dumps({settings!r}))
+elif args == ["output", "-raw", "rds_create_user_sql"]:
+    print({CREATE_USER_SQL!r}, end="")
+else:
+    sys.exit("fake terraform: unexpected " + " ".join(sys.argv[1:]))
+""")
+
+
+def test_configure_rds_writes_terraforms_values_and_the_regions_ca_bundle(rds_checkout):
+    script, overlay, bin_dir, environment = rds_checkout
+    fake_rds_terraform(bin_dir, RDS_SETTINGS)
+    result = run(script, env=environment)
+    assert result.returncode == 0, result.stderr
+    assert env_file(overlay / "settings.env") == {
+        "DBHOST": RDS_SETTINGS["host"], "DBPORT": "3306", "DBUSER": "employee_app", "AWS_REGION": "eu-west-1",
+    }
+    assert (overlay / "rds-ca.pem").read_text() == FAKE_BUNDLE
+    [curl] = [json.loads(line) for line in open(environment["CALLS"])]
+    assert "https://truststore.pki.rds.amazonaws.com/eu-west-1/eu-west-1-bundle.pem" in curl
+    assert "--fail" in curl and "=https" in curl
+    assert "2 certificates for eu-west-1" in result.stdout
+    assert "kubectl apply -k k8s-overlays/rds" in result.stdout
+
+
+def test_configure_rds_without_rds_says_what_to_set_and_changes_nothing(rds_checkout):
+    script, overlay, bin_dir, environment = rds_checkout
+    before = {p.name: p.read_text() for p in overlay.iterdir()}
+    fake_rds_terraform(bin_dir, None)
+    result = run(script, env=environment)
+    assert result.returncode == 1
+    assert 'set database = "rds"' in result.stderr
+    assert {p.name: p.read_text() for p in overlay.iterdir()} == before
+
+
+def test_create_user_sends_the_master_password_on_stdin_only(rds_checkout):
+    script, overlay, bin_dir, environment = rds_checkout
+    fake_rds_terraform(bin_dir, RDS_SETTINGS)
+    password = "Master-Pa55word-from-Secrets-Manager"
+    stand_in(bin_dir, "aws", f"""
+assert sys.argv[1:3] == ["secretsmanager", "get-secret-value"], sys.argv
+assert sys.argv[sys.argv.index("--secret-id") + 1] == {RDS_SETTINGS["master_user_secret_arn"]!r}
+print(json.dumps({{"username": "admin", "password": {password!r}}}))
+""")
+    stand_in(bin_dir, "kubectl", """
+with open(os.environ["CALLS"], "a") as f:
+    f.write(json.dumps({"argv": sys.argv[1:], "stdin": sys.stdin.read(), "env": dict(os.environ)}) + "\\n")
+""")
+    result = run(script, "--create-user", env=environment)
+    assert result.returncode == 0, result.stderr
+    [call] = [json.loads(line) for line in open(environment["CALLS"])]
+    assert call["stdin"] == password + "\n"
+    assert password not in json.dumps(call["argv"]) and password not in json.dumps(call["env"])
+    argv = call["argv"]
+    assert argv[:3] == ["--namespace", "default", "run"]
+    assert "--rm" in argv and "--restart=Never" in argv and "--image=mysql:8.4" in argv
+    assert argv[-4:] == [RDS_SETTINGS["host"], "3306", "admin", CREATE_USER_SQL.rstrip("\n")]
+    assert "--ssl-mode=REQUIRED" in " ".join(argv)

@@ -554,3 +554,73 @@ def test_sign_in_overlay_carries_terraforms_user_pool(tmp_path):
     env.write_text(env.read_text().replace("SIGN_IN_COGNITO=", "SIGN_IN_COGNITO=" + json.dumps(pool)))
     ingress = next(o for o in render(copy / "alb-https-sign-in") if o["kind"] == "Ingress")
     assert json.loads(ingress["metadata"]["annotations"]["alb.ingress.kubernetes.io/auth-idp-cognito"]) == pool
+
+
+# --- The rds overlay (MySQL on Amazon RDS) ----------------------------------------------
+
+RDS_OVERLAY = OVERLAYS / "rds"
+
+
+def rds_settings() -> dict:
+    lines = (RDS_OVERLAY / "settings.env").read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+
+
+def test_rds_overlay_is_the_base_without_mysql_plus_the_ca_bundle():
+    rds = overlay("rds")
+    def kinds_and_names(objects_):
+        # The settings ConfigMap's hash suffix changes with the values merged into it.
+        def name(o):
+            n = o["metadata"]["name"]
+            return "employee-db-config" if n.startswith("employee-db-config-") else n
+        return {(o["kind"], name(o)) for o in objects_}
+
+    base = kinds_and_names(rendered())
+    kept = kinds_and_names(rds)
+    gone = {("StatefulSet", "mysql"), ("Service", "mysql"), ("ServiceAccount", "mysql"),
+            ("StorageClass", "clo835-gp3"), ("NetworkPolicy", "mysql-from-employee-db")}
+    assert gone <= base
+    assert kept == base - gone | {("ConfigMap", "rds-ca-bundle")}
+    assert of(rds, "ConfigMap", "rds-ca-bundle")["metadata"]["namespace"] == NAMESPACE
+    assert not [o for o in rds if "mysql" in json.dumps(o.get("metadata", {}).get("labels", {}))]
+
+
+def test_rds_overlay_has_no_database_secret_at_all():
+    rds = overlay("rds")
+    assert not [o for o in rds if o["kind"] == "Secret"]
+    deployment = of(rds, "Deployment", "employee-db")
+    assert secret_refs(deployment) == set()
+    names = {e["name"] for e in container(deployment).get("env", [])}
+    assert not {"DBUSER", "DBPWD"} & names, "DBUSER comes from the ConfigMap, DBPWD from nowhere"
+
+
+def test_rds_overlay_logs_in_with_iam_over_verified_tls_with_the_mounted_bundle():
+    rds = overlay("rds")
+    (config,) = [o for o in rds if o["kind"] == "ConfigMap" and o["metadata"]["name"].startswith("employee-db-config-")]
+    data = config["data"]
+    assert data["DB_AUTH"] == "iam"
+    assert data["DB_SSL_MODE"] == "verify-identity"
+    for name, value in rds_settings().items():
+        assert data[name] == value, name
+    assert {"DBHOST", "DBPORT", "DBUSER", "AWS_REGION"} <= set(rds_settings())
+    deployment = of(rds, "Deployment", "employee-db")
+    (mount,) = [m for m in container(deployment)["volumeMounts"] if m["name"] == "rds-ca"]
+    assert mount["readOnly"] is True
+    (volume,) = [v for v in pod_spec(deployment)["volumes"] if v["name"] == "rds-ca"]
+    bundle = of(rds, "ConfigMap", "rds-ca-bundle")
+    assert volume["configMap"]["name"] == "rds-ca-bundle"
+    (key,) = bundle["data"]
+    assert data["DB_SSL_CA"] == f"{mount['mountPath']}/{key}"
+
+
+def test_rds_overlay_leaves_egress_open_so_pods_reach_the_database():
+    """The base restricts ingress only; an egress policy added later must allow 3306."""
+    for policy in [o for o in overlay("rds") if o["kind"] == "NetworkPolicy"]:
+        assert policy["spec"]["policyTypes"] == ["Ingress"], policy["metadata"]["name"]
+
+
+def test_committed_rds_ca_bundle_is_a_placeholder_the_app_refuses():
+    """Its contents come from AWS (scripts/configure-rds.sh downloads them); none is invented here."""
+    text = (RDS_OVERLAY / "rds-ca.pem").read_text()
+    assert "BEGIN CERTIFICATE" not in text
+    assert "https://truststore.pki.rds.amazonaws.com/" in text

@@ -24,7 +24,7 @@ PARSE = hcl2.SerializationOptions(strip_string_quotes=True, with_comments=False,
 # AWS provider version it requires. Checked 2026-11-28 by reading the upstream
 # repositories' git tags and, at the pinned tag, versions.tf (the provider floor)
 # and variables.tf (the inputs in KNOWN_INPUTS below): terraform-aws-modules/
-# terraform-aws-{vpc,eks,ecr,s3-bucket,iam,eks-pod-identity,acm,cloudwatch}, and
+# terraform-aws-{vpc,eks,ecr,s3-bucket,iam,eks-pod-identity,acm,rds,cloudwatch}, and
 # aws/eks-charts stable/aws-load-balancer-controller/Chart.yaml and values.yaml.
 # terraform/README.md lists the same versions; a bump means re-checking all of it.
 CHECKED_MODULES = {
@@ -39,6 +39,7 @@ CHECKED_MODULES = {
     "terraform-aws-modules/eks-pod-identity/aws": ("2.8.1", (6, 28)),
     "terraform-aws-modules/acm/aws": ("6.3.0", (6, 28)),
     "terraform-aws-modules/cloudwatch/aws//modules/log-group": ("5.7.2", (5, 81)),
+    "terraform-aws-modules/rds/aws": ("7.2.0", (6, 28)),
 }
 CHECKED_CHARTS = {
     # chart: (repository, pinned version)
@@ -152,6 +153,18 @@ KNOWN_INPUTS = {
         "bucket", "key", "file_source", "etag", "content_type", "override_default_tags",
     },
     "terraform-aws-modules/iam/aws//modules/iam-oidc-provider": {"url"},
+    "terraform-aws-modules/rds/aws": {
+        "identifier", "engine", "engine_version", "family", "major_engine_version", "instance_class",
+        "allocated_storage", "max_allocated_storage", "storage_type", "storage_encrypted", "db_name",
+        "username", "manage_master_user_password", "port", "multi_az", "create_db_subnet_group",
+        "subnet_ids", "vpc_security_group_ids", "publicly_accessible",
+        "iam_database_authentication_enabled", "create_db_parameter_group", "parameters",
+        "create_db_option_group", "backup_retention_period", "backup_window", "maintenance_window",
+        "copy_tags_to_snapshot", "deletion_protection", "skip_final_snapshot",
+        "final_snapshot_identifier_prefix", "performance_insights_enabled",
+        "enabled_cloudwatch_logs_exports", "create_cloudwatch_log_group",
+        "cloudwatch_log_group_retention_in_days", "tags",
+    },
     "terraform-aws-modules/iam/aws//modules/iam-role": {
         "name", "description", "enable_github_oidc", "oidc_subjects", "create_inline_policy",
         "inline_policy_permissions",
@@ -181,7 +194,8 @@ def test_modules_from_one_repository_share_one_version():
 
 def test_terraform_and_provider_versions_are_constrained():
     (terraform,) = CONFIG["terraform"]
-    assert terraform["required_version"].startswith(">= 1.10")
+    # rds 7.2.0 declares 1.11.1 or later.
+    assert terraform["required_version"].startswith(">= 1.11.1")
     (providers,) = terraform["required_providers"]
     assert providers["aws"]["source"] == "hashicorp/aws"
     assert re.fullmatch(r"~> 6\.\d+", providers["aws"]["version"])
@@ -198,9 +212,13 @@ RESOURCES = {
 
 
 def test_only_what_no_community_module_covers_is_written_by_hand():
-    """The Helm release and Cognito have no terraform-aws-modules module."""
+    """The Helm release and Cognito have no terraform-aws-modules module; the database's
+    security group (one rule) and the app role's extra policy are one resource each."""
     assert set(RESOURCES) == {
         "helm_release.lb_controller",
+        "aws_security_group.database",
+        "aws_vpc_security_group_ingress_rule.database_from_cluster",
+        "aws_iam_role_policy.app_database_connect",
         "aws_cognito_user_pool.sign_in",
         "aws_cognito_user_pool_client.load_balancer",
         "aws_cognito_user_pool_domain.sign_in",
@@ -483,6 +501,8 @@ def test_every_variable_has_a_type_and_a_description():
         "alb_https_settings",
         "sign_in_user_pool_id",
         "observability",
+        "rds_settings",
+        "rds_create_user_sql",
     ],
 )
 def test_outputs_the_user_needs(output):
@@ -667,6 +687,116 @@ def test_https_variables_reject_bad_combinations(variables_only, variables, mess
 def test_https_variables_accept_a_domain_with_its_zone_and_sign_in(variables_only):
     assert plan_errors(variables_only, github_repository="a/b", domain_name="app.example.com",
                        hosted_zone_id="Z0123456789ABCDEFGHIJ", enable_sign_in="true") == []
+
+
+# --- The RDS database (database = "rds") -------------------------------------------------
+
+
+RDS = MODULES["database"]
+
+
+def test_rds_exists_only_when_chosen_and_in_cluster_is_the_default(variables_only):
+    assert VARIABLES["database"]["default"] == "in-cluster"
+    assert LOCALS["rds_enabled"] == ref('var.database == "rds"')
+    assert RDS["count"] == ref("local.rds_enabled ? 1 : 0")
+    for name in ("aws_security_group.database", "aws_vpc_security_group_ingress_rule.database_from_cluster",
+                 "aws_iam_role_policy.app_database_connect"):
+        assert RESOURCES[name]["count"] == ref("local.rds_enabled ? 1 : 0"), name
+    (error,) = plan_errors(variables_only, github_repository="a/b", database="aurora")
+    assert error.startswith("database must be in-cluster or rds")
+    assert plan_errors(variables_only, github_repository="a/b", database="rds") == []
+
+
+def test_rds_is_mysql_8_4_multi_az_encrypted_in_the_private_subnets():
+    assert (RDS["engine"], RDS["engine_version"], RDS["family"]) == ("mysql", "8.4", "mysql8.4")
+    assert RDS["multi_az"] is True
+    assert RDS["storage_encrypted"] is True
+    assert RDS["create_db_subnet_group"] is True
+    assert RDS["subnet_ids"] == ref("module.vpc.private_subnets")
+    assert RDS["publicly_accessible"] is False
+
+
+def test_rds_keeps_backups_and_cannot_be_deleted_without_a_final_snapshot():
+    assert RDS["backup_retention_period"] == ref("var.database_backup_retention_days")
+    assert VARIABLES["database_backup_retention_days"]["default"] == 7
+    assert RDS["deletion_protection"] is True
+    assert RDS["skip_final_snapshot"] is False
+    assert RDS["final_snapshot_identifier_prefix"]
+
+
+def test_rds_performance_insights_are_off_by_default():
+    assert RDS["performance_insights_enabled"] == ref("var.database_performance_insights")
+    assert VARIABLES["database_performance_insights"]["default"] is False
+
+
+def test_rds_requires_tls_and_logs_in_with_iam_without_a_password_in_state():
+    assert RDS["iam_database_authentication_enabled"] is True
+    assert RDS["create_db_parameter_group"] is True
+    assert {"name": "require_secure_transport", "value": "1"} in RDS["parameters"]
+    # Secrets Manager holds the master password: no password input at all.
+    assert RDS["manage_master_user_password"] is True
+    assert not {"password", "password_wo", "password_wo_version"} & set(RDS)
+
+
+def test_rds_security_group_admits_mysql_from_the_cluster_only():
+    assert RDS["vpc_security_group_ids"] == [ref("aws_security_group.database[0].id")]
+    group = RESOURCES["aws_security_group.database"]
+    assert group["vpc_id"] == ref("module.vpc.vpc_id")
+    assert "ingress" not in group and "egress" not in group, "rules are separate resources"
+    rules = [name for name in RESOURCES if name.startswith(("aws_vpc_security_group_", "aws_security_group_rule"))]
+    assert rules == ["aws_vpc_security_group_ingress_rule.database_from_cluster"], rules
+    rule = RESOURCES[rules[0]]
+    assert rule["security_group_id"] == ref("aws_security_group.database[0].id")
+    assert rule["referenced_security_group_id"] == ref("module.eks.node_security_group_id")
+    port = ref("local.database_port")
+    assert (rule["ip_protocol"], rule["from_port"], rule["to_port"]) == ("tcp", port, port)
+    assert RDS["port"] == port and LOCALS["database_port"] == 3306
+    assert "cidr_ipv4" not in rule and "cidr_ipv6" not in rule and "prefix_list_id" not in rule
+
+
+def test_app_role_may_connect_as_one_database_user_only():
+    policy = RESOURCES["aws_iam_role_policy.app_database_connect"]
+    assert policy["role"] == ref("module.app_pod_identity.iam_role_name")
+    document = policy["policy"]
+    assert '"rds-db:connect"' in document and "Resource = local.database_user_arn" in document
+    assert "*" not in document, "no wildcard action or resource"
+    assert LOCALS["database_user_arn"] == ref(
+        'local.rds_enabled ? "arn:${data.aws_partition.current.partition}:rds-db:${var.region}:'
+        '${data.aws_caller_identity.current.account_id}:dbuser:${module.database[0].db_instance_resource_id}/'
+        '${var.database_iam_user}" : null'
+    )
+    (validation,) = VARIABLES["database_iam_user"]["validation"]
+    assert "%" not in validation["condition"] and "*" not in validation["condition"]
+
+
+def test_the_one_time_sql_creates_an_iam_user_with_tls_and_rights_on_employees_only():
+    sql = LOCALS["database_create_user_sql"]
+    assert "IDENTIFIED WITH AWSAuthenticationPlugin AS 'RDS' REQUIRE SSL;" in sql
+    assert "CREATE USER IF NOT EXISTS '${var.database_iam_user}'@'%'" in sql
+    assert "GRANT ALL PRIVILEGES ON `employees`.* TO '${var.database_iam_user}'@'%';" in sql
+    assert RDS["db_name"] == "employees"
+    assert OUTPUTS["rds_create_user_sql"]["value"] == ref("local.rds_enabled ? local.database_create_user_sql : null")
+
+
+def test_rds_settings_output_carries_what_the_overlay_needs():
+    value = OUTPUTS["rds_settings"]["value"]
+    for key in ("host", "port", "user", "region", "master_user_secret_arn"):
+        assert key in value, key
+    assert value.startswith(ref("local.rds_enabled ?")[:-1])
+
+
+@pytest.mark.parametrize(
+    "variables, message",
+    [
+        ({"database_backup_retention_days": 0}, "database_backup_retention_days must be between 1 and 35"),
+        ({"database_iam_user": "admin"}, "database_iam_user must be"),
+        ({"database_iam_user": "app-user"}, "database_iam_user must be"),
+        ({"database_instance_class": "t4g.small"}, "database_instance_class must be"),
+    ],
+)
+def test_database_variables_reject_bad_values(variables_only, variables, message):
+    (error,) = plan_errors(variables_only, github_repository="a/b", **variables)
+    assert error.startswith(message)
 
 
 # --- CloudWatch Observability ------------------------------------------------------------

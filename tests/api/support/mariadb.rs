@@ -65,6 +65,10 @@ impl Login {
         Ok(login)
     }
 
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
     /// A URL for `database` (empty: none) with this login, for connections the tests make.
     pub fn url(&self, database: &str) -> String {
         let mut url = url::Url::parse("mysql://localhost").expect("a valid base URL");
@@ -260,6 +264,28 @@ pub struct MariaDb {
     dir: tempfile::TempDir,
     mariadbd: PathBuf,
     child: Mutex<Option<Child>>,
+    options: ServerOptions,
+}
+
+/// What a test's own server does beyond the defaults.
+#[derive(Clone, Debug, Default)]
+pub struct ServerOptions {
+    pub tls: ServerTls,
+    /// Every login is accepted whatever its password (`--skip-grant-tables`): a stand-in
+    /// for RDS's IAM plugin, whose tokens only AWS can check.
+    pub any_password: bool,
+}
+
+#[derive(Clone, Debug, Default)]
+pub enum ServerTls {
+    /// As the server version does by itself (MariaDB 11.4+ makes its own certificate).
+    #[default]
+    Default,
+    /// No TLS at all.
+    Off,
+    /// This PEM certificate and key, and TLS required of every client
+    /// (`require_secure_transport`, as the RDS parameter group sets it).
+    Required { cert: PathBuf, key: PathBuf },
 }
 
 /// `program` (the server or its installer) on the data and temporary directories in
@@ -288,6 +314,11 @@ impl MariaDb {
     /// A server of this test's own, or `None` (with a loud `NOT RUN` line naming `why` it
     /// needs one) when the tests use an external server or MariaDB is not installed.
     pub async fn private(why: &str) -> Option<MariaDb> {
+        MariaDb::private_with(why, ServerOptions::default()).await
+    }
+
+    /// Like `private`, with `options`.
+    pub async fn private_with(why: &str, options: ServerOptions) -> Option<MariaDb> {
         if external().is_some() {
             not_run(
                 "external server",
@@ -298,12 +329,16 @@ impl MariaDb {
         if !installed() {
             return None;
         }
-        Some(MariaDb::start().await)
+        Some(MariaDb::start_with(options).await)
+    }
+
+    async fn start() -> MariaDb {
+        MariaDb::start_with(ServerOptions::default()).await
     }
 
     /// Initialises a data directory and starts the server; panics with the server's own
     /// log when it does not come up.
-    async fn start() -> MariaDb {
+    async fn start_with(options: ServerOptions) -> MariaDb {
         let dir = tokio::task::spawn_blocking(initialise)
             .await
             .expect("initialise the data directory");
@@ -317,6 +352,7 @@ impl MariaDb {
             dir,
             mariadbd: find(&SERVER).expect("mariadbd is installed"),
             child: Mutex::new(None),
+            options,
         };
         server.launch().await;
         server
@@ -337,13 +373,29 @@ impl MariaDb {
             .arg(format!("--socket={}", self.path("mysqld.sock").display()))
             .arg(format!("--pid-file={}", self.path("mysqld.pid").display()))
             .arg(format!("--log-error={}", self.path("error.log").display()))
-            .arg(format!("--init-file={}", self.path("init.sql").display()))
             .arg("--skip-name-resolve")
             .arg("--skip-log-bin")
             .arg("--innodb-buffer-pool-size=64M")
             .arg("--max-connections=1000")
             .stdout(Stdio::null())
             .stderr(Stdio::null());
+        if self.options.any_password {
+            // The init file's CREATE USER is refused without grant tables.
+            cmd.arg("--skip-grant-tables");
+        } else {
+            cmd.arg(format!("--init-file={}", self.path("init.sql").display()));
+        }
+        match &self.options.tls {
+            ServerTls::Default => {}
+            ServerTls::Off => {
+                cmd.arg("--skip-ssl");
+            }
+            ServerTls::Required { cert, key } => {
+                cmd.arg(format!("--ssl-cert={}", cert.display()))
+                    .arg(format!("--ssl-key={}", key.display()))
+                    .arg("--require-secure-transport=ON");
+            }
+        }
         let child = cmd.spawn().expect("start mariadbd");
         watch_for_orphan(child.id(), self.dir.path());
         *self.child.lock().expect("server process") = Some(child);
