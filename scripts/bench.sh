@@ -412,3 +412,5 @@ python3 scripts/bench/report.py "${RESULTS}" "${WORK}/meta.json" "${OUT}"
 echo "errors: wrk's socket errors (connect, read, write, timeout > 2 s); non-2xx: answers with status >= 400."
 echo "mariadb-slap runs the app's point-select as text queries over TCP and reports no latencies."
 echo "JSON written to ${OUT}; the app's log of the last run is in ${APP_LOG}"
+# Search at 100,000 employees, with and without the search indexes (issue 17).
+scripts/bench/search.sh -b "${BIN}" -d "${DURATION}" -w "${WARMUP}" -c "${CONNS[0]}"

@@ -197,6 +197,11 @@ impl Db {
                     .journal_mode(SqliteJournalMode::Wal)
                     // FULL: a confirmed add survives power loss, not only a crash.
                     .synchronous(SqliteSynchronous::Full)
+                    // The search indexes' collation (migrations/sqlite/0004).
+                    .collation(
+                        crate::search::SQLITE_COLLATION,
+                        crate::search::compare_folded,
+                    )
                     .busy_timeout(settings.query_timeout);
                 (
                     Pool::Sqlite(
@@ -499,6 +504,9 @@ mod tests {
 }
 
 mod connect;
+mod edit;
 mod iam;
 mod metrics;
 mod readers;
+mod search;
+pub use edit::{Stored, Updated};

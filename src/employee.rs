@@ -168,6 +168,14 @@ impl Employee {
         ]
     }
 
+    /// The fields whose values differ from `other`'s, in form order.
+    pub fn changed_fields(&self, other: &Employee) -> Vec<Field> {
+        Field::ALL
+            .into_iter()
+            .filter(|field| self.value(*field) != other.value(*field))
+            .collect()
+    }
+
     /// A field's value as shown on a page.
     pub fn value(&self, field: Field) -> String {
         match field {
@@ -180,9 +188,10 @@ impl Employee {
     }
 }
 
-/// A form as submitted (the add form, and the lookup forms, which use its ID). Every
-/// field is optional text so that a missing or malformed field becomes a message next to
-/// that field instead of a bare 400; fields the form does not know are ignored.
+/// A form as submitted (the add form, the edit form's fields, and the lookup forms,
+/// which use its ID). Every field is optional text so that a missing or malformed field
+/// becomes a message next to that field instead of a bare 400; fields the form does not
+/// know are ignored.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EmployeeForm {
     values: [String; 5],
@@ -190,16 +199,27 @@ pub struct EmployeeForm {
 
 impl<'de> Deserialize<'de> for EmployeeForm {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        EmployeeForm::from_pairs(Vec::<(String, String)>::deserialize(deserializer)?)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// Each field at most once: a repeated name would leave it unclear which value counts.
+fn duplicate(name: &str) -> String {
+    format!("duplicate field `{name}`")
+}
+
+impl EmployeeForm {
+    /// The form's fields from the submitted names and values; other names are ignored.
+    fn from_pairs(pairs: impl IntoIterator<Item = (String, String)>) -> Result<Self, String> {
         let mut form = EmployeeForm::default();
         let mut seen = [false; 5];
-        for (name, value) in Vec::<(String, String)>::deserialize(deserializer)? {
+        for (name, value) in pairs {
             let Some(field) = Field::ALL.into_iter().find(|f| f.name() == name) else {
                 continue;
             };
             if std::mem::replace(&mut seen[field as usize], true) {
-                return Err(serde::de::Error::custom(format!(
-                    "duplicate field `{name}`"
-                )));
+                return Err(duplicate(&name));
             }
             form.values[field as usize] = value;
         }
@@ -222,6 +242,11 @@ impl FromIterator<(Field, String)> for EmployeeForm {
 pub struct FieldErrors(Vec<(Field, String)>);
 
 impl FieldErrors {
+    /// No messages: a form shown as it is.
+    pub const fn none() -> FieldErrors {
+        FieldErrors(Vec::new())
+    }
+
     /// The message for one field.
     pub fn one(field: Field, message: String) -> FieldErrors {
         FieldErrors(vec![(field, message)])
@@ -329,6 +354,77 @@ impl EmployeeForm {
             .map(|field| (field, employee.value(field)))
             .collect()
     }
+
+    /// The same form with the ID set: an edit form's ID comes from the page's address,
+    /// whatever the read-only field was made to send.
+    pub fn with_emp_id(mut self, emp_id: EmpId) -> EmployeeForm {
+        self.values[Field::EmpId as usize] = emp_id.to_string();
+        self
+    }
+}
+
+/// The version of a stored employee: 1 when added, one more with every saved edit. An
+/// edit form carries the version it was loaded from, so that saving it over a newer
+/// version is refused instead of silently undoing someone else's change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Version(i64);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the edit form's version is missing or not a whole number of 1 or more")]
+pub struct InvalidVersion;
+
+impl Version {
+    /// Parses the edit form's hidden `version` field, which only a changed page alters.
+    pub fn parse(raw: &str) -> Result<Version, InvalidVersion> {
+        raw.parse::<i64>()
+            .ok()
+            .filter(|v| *v >= 1)
+            .map(Version)
+            .ok_or(InvalidVersion)
+    }
+
+    /// A version read back from the database.
+    pub(crate) fn from_stored(version: i64) -> Version {
+        Version(version)
+    }
+
+    pub fn get(self) -> i64 {
+        self.0
+    }
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// The edit form as submitted: the employee form plus the version it was loaded from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EditForm {
+    pub employee: EmployeeForm,
+    pub version: String,
+}
+
+/// The name of the edit form's hidden version field.
+pub const VERSION_FIELD: &str = "version";
+
+impl<'de> Deserialize<'de> for EditForm {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut version = None;
+        let mut others = Vec::new();
+        for (name, value) in Vec::<(String, String)>::deserialize(deserializer)? {
+            if name != VERSION_FIELD {
+                others.push((name, value));
+            } else if version.replace(value).is_some() {
+                return Err(serde::de::Error::custom(duplicate(VERSION_FIELD)));
+            }
+        }
+        Ok(EditForm {
+            employee: EmployeeForm::from_pairs(others).map_err(serde::de::Error::custom)?,
+            version: version.unwrap_or_default(),
+        })
+    }
 }
 
 #[cfg(test)]
@@ -401,6 +497,22 @@ mod tests {
             EmployeeForm::from_employee(&employee).validate(),
             Ok(employee)
         );
+    }
+
+    #[test]
+    fn changed_fields_compare_exactly() {
+        let before = form("7", "Ada").validate().unwrap();
+        let after = form("7", "ADA").validate().unwrap();
+        assert_eq!(after.changed_fields(&before), vec![Field::FirstName]);
+        assert!(before.changed_fields(&before).is_empty());
+    }
+
+    #[test]
+    fn versions_are_whole_numbers_from_one() {
+        assert_eq!(Version::parse("3").map(Version::get), Ok(3));
+        for bad in ["", "0", "-1", "x", "1.0", " 2"] {
+            assert_eq!(Version::parse(bad), Err(InvalidVersion), "{bad:?}");
+        }
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! integration tests run exactly what production runs.
 //!
 //! Dependencies read one way: `startup` assembles `server` and `http`, which use the
-//! domain modules (`employee`, `paging`, `db`, `background`, `lifecycle`), which use
+//! domain modules (`employee`, `paging`, `search`, `db`, `background`, `lifecycle`), which use
 //! `config`.
 
 pub mod background;
@@ -14,6 +14,7 @@ pub mod http;
 pub mod lifecycle;
 pub mod metrics;
 pub mod paging;
+pub mod search;
 pub mod server;
 pub mod startup;
 pub mod telemetry;

@@ -10,7 +10,8 @@
 #   - checkov: policies on the rendered base and overlays and the Dockerfile with zero
 #     failures (skips: .checkov.yaml and checkov.io/skip annotations, each with its
 #     reason), and secret scanning of the compose file, manifests and Dockerfile;
-#   - hadolint on the Dockerfile; shellcheck on scripts/*.sh, scripts/checks/*.sh, scripts/lib/*.sh, scripts/images/*.sh;
+#   - hadolint on the Dockerfile; shellcheck on scripts/*.sh, scripts/checks/*.sh, scripts/lib/*.sh, scripts/images/*.sh,
+#     scripts/bench/*.sh;
 #     yamllint on the compose file, the manifests and the lint configs;
 #   - compose: docker-compose.yml against the Compose specification's JSON schema
 #     (the copy vendored in check-jsonschema, from the compose-spec project);
@@ -125,7 +126,7 @@ checkov_secrets() {
   checkov_run secrets --framework secrets "${files[@]/#/--file=}"
 }
 
-shellcheck_scripts() { shellcheck --external-sources scripts/*.sh scripts/checks/*.sh scripts/lib/*.sh scripts/images/*.sh; }
+shellcheck_scripts() { shellcheck --external-sources scripts/*.sh scripts/checks/*.sh scripts/lib/*.sh scripts/images/*.sh scripts/bench/*.sh; }
 
 yaml_lint() { yamllint --strict docker-compose.yml k8s-manifests k8s-overlays k8s-components .yamllint.yaml .checkov.yaml; }
 

@@ -14,13 +14,16 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::db::DbError;
-use crate::employee::{EmpId, EmployeeForm, Field, FieldErrors};
+use crate::db::{DbError, Stored};
+use crate::employee::{EmpId, EmployeeForm, Field, FieldErrors, Version};
 use crate::http::layers::request_id;
 use crate::http::routes::BODY_LIMIT_BYTES;
 use crate::http::state::AppState;
-use crate::http::views::{self, AddEmployeePage, ErrorPage, Layout, LookupPage};
+use crate::http::views::{
+    self, AddEmployeePage, ConflictPage, EditPage, ErrorPage, Layout, LookupPage,
+};
 use crate::paging::InvalidPageNumber;
+use crate::search::InvalidSearch;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -31,15 +34,37 @@ pub enum AppError {
     },
     #[error("{}", id_taken(*.emp_id))]
     IdTaken { form: EmployeeForm, emp_id: EmpId },
+    #[error("invalid edit of employee {emp_id}: {errors:?}")]
+    InvalidEdit {
+        emp_id: EmpId,
+        version: Version,
+        form: EmployeeForm,
+        errors: FieldErrors,
+    },
+    /// An edit form loaded from a version that someone else has replaced since.
+    #[error(
+        "edit of employee {} refused: loaded from an older version than {}",
+        .stored.employee.emp_id(),
+        .stored.version
+    )]
+    EditConflict {
+        form: EmployeeForm,
+        stored: Box<Stored>,
+    },
     #[error("invalid employee ID: {message}")]
     InvalidLookup { emp_id: String, message: String },
     #[error("employee {0} not found")]
     EmployeeNotFound(EmpId),
+    /// A delete of an ID that has no employee (perhaps deleted a moment ago).
+    #[error("no employee {0} to delete")]
+    NothingToDelete(EmpId),
     /// A path under `/employees/` that cannot name an employee.
     #[error("no employee at this address")]
     NoEmployeeAddress,
     #[error(transparent)]
     InvalidPageNumber(#[from] InvalidPageNumber),
+    #[error(transparent)]
+    InvalidSearch(#[from] InvalidSearch),
     #[error("the form could not be read: {0}")]
     UnreadableForm(String),
     #[error("form larger than the limit")]
@@ -62,12 +87,16 @@ fn id_taken(emp_id: EmpId) -> String {
 impl AppError {
     pub fn status(&self) -> StatusCode {
         match self {
-            AppError::InvalidEmployee { .. } | AppError::InvalidLookup { .. } => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
-            AppError::IdTaken { .. } => StatusCode::CONFLICT,
-            AppError::EmployeeNotFound(_) | AppError::NoEmployeeAddress => StatusCode::NOT_FOUND,
-            AppError::InvalidPageNumber(_) | AppError::UnreadableForm(_) => StatusCode::BAD_REQUEST,
+            AppError::InvalidEmployee { .. }
+            | AppError::InvalidEdit { .. }
+            | AppError::InvalidLookup { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::IdTaken { .. } | AppError::EditConflict { .. } => StatusCode::CONFLICT,
+            AppError::EmployeeNotFound(_)
+            | AppError::NothingToDelete(_)
+            | AppError::NoEmployeeAddress => StatusCode::NOT_FOUND,
+            AppError::InvalidPageNumber(_)
+            | AppError::InvalidSearch(_)
+            | AppError::UnreadableForm(_) => StatusCode::BAD_REQUEST,
             AppError::FormTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnsupportedFormEncoding => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::CrossSiteRequest(_) => StatusCode::FORBIDDEN,
@@ -79,19 +108,28 @@ impl AppError {
     fn render(&self, layout: Layout<'_>, request_id: Option<&str>) -> Response {
         let status = self.status();
         match self {
-            AppError::InvalidEmployee { form, errors } => {
-                let problem = format!(
-                    "The employee was not saved: please correct the {} below.",
-                    if errors.len() == 1 {
-                        "field".to_owned()
-                    } else {
-                        format!("{} fields", errors.len())
-                    }
-                );
-                views::render(
-                    status,
-                    &AddEmployeePage::new(layout, form, errors, Some(problem)),
-                )
+            AppError::InvalidEmployee { form, errors } => views::render(
+                status,
+                &AddEmployeePage::new(layout, form, errors, Some(not_saved(errors))),
+            ),
+            AppError::InvalidEdit {
+                emp_id,
+                version,
+                form,
+                errors,
+            } => views::render(
+                status,
+                &EditPage::new(
+                    layout,
+                    *emp_id,
+                    *version,
+                    form,
+                    errors,
+                    Some(not_saved(errors)),
+                ),
+            ),
+            AppError::EditConflict { form, stored } => {
+                views::render(status, &ConflictPage::new(layout, form, stored))
             }
             AppError::IdTaken { form, emp_id } => {
                 let errors = FieldErrors::one(Field::EmpId, id_taken(*emp_id));
@@ -118,6 +156,15 @@ impl AppError {
                 "Employee Not Found",
                 &format!("There is no employee with ID {emp_id}."),
             ),
+            AppError::NothingToDelete(emp_id) => notice(
+                status,
+                layout,
+                "Employee Not Found",
+                &format!(
+                    "There is no employee with ID {emp_id}, so nothing was deleted. If it was \
+                     deleted a moment ago (a second click, or someone else), that delete worked."
+                ),
+            ),
             AppError::NoEmployeeAddress => notice(
                 status,
                 layout,
@@ -126,6 +173,9 @@ impl AppError {
             ),
             AppError::InvalidPageNumber(err) => {
                 notice(status, layout, "Invalid page number", &err.to_string())
+            }
+            AppError::InvalidSearch(err) => {
+                notice(status, layout, "Invalid search", &err.to_string())
             }
             AppError::UnreadableForm(_) => notice(
                 status,
@@ -157,6 +207,18 @@ impl AppError {
             AppError::Database(DbError::Other(_)) => internal_error_page(layout, request_id),
         }
     }
+}
+
+/// The message above a form whose fields need correcting.
+fn not_saved(errors: &FieldErrors) -> String {
+    format!(
+        "The employee was not saved: please correct the {} below.",
+        if errors.len() == 1 {
+            "field".to_owned()
+        } else {
+            format!("{} fields", errors.len())
+        }
+    )
 }
 
 /// A page that explains a refused request.

@@ -2,6 +2,7 @@
 //! layers around them. Depends on the domain modules (employee, db, background), never
 //! the other way round.
 
+mod audit;
 mod cross_site;
 mod error;
 mod extract;

@@ -1,12 +1,13 @@
 //! Where each page is served: the original app's paths, methods and form fields, plus
-//! the employee list, the health probes and the static files.
+//! the employee list and search, editing and deleting, the health probes and the
+//! static files.
 //!
 //! Handlers parse, make one call, and render; rules live in `employee`, storage in `db`.
 
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
@@ -20,17 +21,20 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::background;
-use crate::db::{DbError, Inserted};
-use crate::employee::{EmpId, EmployeeForm, Field, FieldErrors};
+use crate::db::{DbError, Inserted, Updated};
+use crate::employee::{EditForm, EmpId, EmployeeForm, Field, FieldErrors, Version};
+use crate::http::audit::{self, Change};
 use crate::http::cross_site::refuse_cross_site_writes;
 use crate::http::error::{AppError, render_errors};
-use crate::http::extract::Form;
+use crate::http::extract::{EmployeeAddress, Form};
 use crate::http::layers;
 use crate::http::state::AppState;
 use crate::http::views::{
-    AboutPage, AddEmployeePage, AddedPage, EmployeePage, EmployeesPage, LookupPage, render,
+    AboutPage, AddEmployeePage, AddedPage, DeletePage, DeletedPage, EditPage, EmployeePage,
+    EmployeesPage, LookupPage, SavedPage, render,
 };
 use crate::paging::PageNumber;
+use crate::search::SearchText;
 
 /// Where the static files are served, and the route template their requests are counted
 /// under.
@@ -60,6 +64,11 @@ pub fn pages(state: AppState) -> Router<AppState> {
         .route("/fetchdata", axum::routing::post(fetch_employee))
         .route("/employees", get(list_employees))
         .route("/employees/{emp_id}", get(show_employee))
+        .route("/employees/{emp_id}/edit", get(edit_form).post(save_edit))
+        .route(
+            "/employees/{emp_id}/delete",
+            get(confirm_delete).post(delete_employee),
+        )
         .route("/about", get(about).post(about))
         .nest_service(STATIC_PREFIX, static_files)
         .merge(background::image_routes())
@@ -110,7 +119,7 @@ async fn add_employee(
         }
     }
     state.metrics.employee_added();
-    tracing::info!(emp_id = employee.emp_id().get(), "employee added");
+    audit::record(Change::Added, employee.emp_id(), &Field::ALL);
     Ok(render(
         StatusCode::OK,
         &AddedPage {
@@ -160,11 +169,110 @@ async fn fetch_employee(
 
 async fn show_employee(
     State(state): State<AppState>,
-    Path(raw): Path<String>,
+    EmployeeAddress(emp_id): EmployeeAddress,
 ) -> Result<Response, AppError> {
-    // An ID that cannot exist is simply not found, as any other unknown path would be.
-    let emp_id = EmpId::parse(&raw).map_err(|_| AppError::NoEmployeeAddress)?;
     employee_page(&state, emp_id).await
+}
+
+async fn edit_form(
+    State(state): State<AppState>,
+    EmployeeAddress(emp_id): EmployeeAddress,
+) -> Result<Response, AppError> {
+    let stored = state
+        .db
+        .get_stored(emp_id)
+        .await?
+        .ok_or(AppError::EmployeeNotFound(emp_id))?;
+    let form = EmployeeForm::from_employee(&stored.employee);
+    Ok(render(
+        StatusCode::OK,
+        &EditPage::new(
+            state.layout(),
+            emp_id,
+            stored.version,
+            &form,
+            &FieldErrors::none(),
+            None,
+        ),
+    ))
+}
+
+async fn save_edit(
+    State(state): State<AppState>,
+    EmployeeAddress(emp_id): EmployeeAddress,
+    Form(edit): Form<EditForm>,
+) -> Result<Response, AppError> {
+    let version =
+        Version::parse(&edit.version).map_err(|err| AppError::UnreadableForm(err.to_string()))?;
+    let form = edit.employee.with_emp_id(emp_id);
+    let employee = match form.validate() {
+        Ok(employee) => employee,
+        Err(errors) => {
+            return Err(AppError::InvalidEdit {
+                emp_id,
+                version,
+                form,
+                errors,
+            });
+        }
+    };
+    let changed = match state.db.update(version, &employee).await? {
+        Updated::Saved { changed } => changed,
+        Updated::Stale(stored) => {
+            return Err(AppError::EditConflict {
+                form,
+                stored: Box::new(stored),
+            });
+        }
+        Updated::NotFound => return Err(AppError::EmployeeNotFound(emp_id)),
+    };
+    if !changed.is_empty() {
+        audit::record(Change::Updated, emp_id, &changed);
+    }
+    Ok(render(
+        StatusCode::OK,
+        &SavedPage {
+            layout: state.layout(),
+            employee,
+            changed,
+        },
+    ))
+}
+
+async fn confirm_delete(
+    State(state): State<AppState>,
+    EmployeeAddress(emp_id): EmployeeAddress,
+) -> Result<Response, AppError> {
+    let employee = state
+        .db
+        .get(emp_id)
+        .await?
+        .ok_or(AppError::EmployeeNotFound(emp_id))?;
+    Ok(render(
+        StatusCode::OK,
+        &DeletePage::new(state.layout(), &employee),
+    ))
+}
+
+/// Deleting needs no form fields: the address names the employee, and the
+/// cross-site layer has already refused a form posted from another site.
+async fn delete_employee(
+    State(state): State<AppState>,
+    EmployeeAddress(emp_id): EmployeeAddress,
+) -> Result<Response, AppError> {
+    let employee = state
+        .db
+        .delete(emp_id)
+        .await?
+        .ok_or(AppError::NothingToDelete(emp_id))?;
+    audit::record(Change::Deleted, emp_id, &Field::ALL);
+    Ok(render(
+        StatusCode::OK,
+        &DeletedPage {
+            layout: state.layout(),
+            employee,
+        },
+    ))
 }
 
 async fn employee_page(state: &AppState, emp_id: EmpId) -> Result<Response, AppError> {
@@ -178,22 +286,30 @@ async fn employee_page(state: &AppState, emp_id: EmpId) -> Result<Response, AppE
 }
 
 #[derive(Deserialize)]
-struct PageQuery {
+struct ListQuery {
     page: Option<String>,
+    /// The search box.
+    q: Option<String>,
 }
 
+/// The whole list, or with `q` the employees it matches (see `crate::search`).
 async fn list_employees(
     State(state): State<AppState>,
-    Query(query): Query<PageQuery>,
+    Query(query): Query<ListQuery>,
 ) -> Result<Response, AppError> {
     let number = PageNumber::parse(query.page.as_deref())?;
-    let page = state.db.page(number).await?;
+    let search = SearchText::parse(query.q.as_deref())?;
+    let page = match &search {
+        Some(text) => state.db.search(text, number).await?,
+        None => state.db.page(number).await?,
+    };
     Ok(render(
         StatusCode::OK,
-        &EmployeesPage {
-            layout: state.layout(),
+        &EmployeesPage::new(
+            state.layout(),
             page,
-        },
+            search.as_ref().map(SearchText::as_str),
+        ),
     ))
 }
 

@@ -1,5 +1,6 @@
-//! A person's path through the pages in a real browser (see `support::browser`), with
-//! screenshots of every page, including a phone-sized window.
+//! A person's path through the pages in a real browser (see `support::browser`): adding
+//! and looking up, correcting, finding and deleting, with screenshots of every page,
+//! including a phone-sized window.
 
 use employee_db::employee::Field;
 use serde_json::{Value, json};
@@ -110,11 +111,146 @@ async fn a_person_adds_an_employee_and_looks_it_up_in_a_real_browser() {
         ("/", "6-phone-add-form"),
         ("/employees/4242", "7-phone-employee"),
         ("/employees", "8-phone-employees"),
+        ("/employees?q=love", "8a-phone-search"),
+        ("/employees/4242/edit", "8b-phone-edit"),
+        ("/employees/4242/delete", "8c-phone-delete"),
     ] {
         browser.open(&app.url(path)).await;
         assert_styled(&browser, path).await;
         browser.screenshot(name).await;
     }
+    assert_no_console_errors(&browser).await;
+
+    app.stop().await.expect("the app stops cleanly");
+}
+
+/// A new user's path: add with a typo, fix it, find them by part of the surname, delete
+/// them, each step confirmed on the page.
+#[tokio::test]
+async fn a_person_fixes_a_typo_finds_and_deletes_an_employee_in_a_real_browser() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let app: TestApp = spawn_app(Backend::Sqlite).await;
+    for (id, last) in [("1", "Babbage"), ("2", "Lovell")] {
+        app.add_employee(id, "Charles", last, "Engines", "London")
+            .await
+            .assert(200, "was added");
+    }
+
+    // Added with a typo in the surname.
+    browser.open(&app.url("/")).await;
+    let typo = ["4243", "Ada", "Lovelcae", "Analytical engines", "London"];
+    for (field, value) in Field::ALL.into_iter().zip(typo) {
+        browser.fill(field.name(), value).await;
+    }
+    browser.click("add").await;
+    assert_eq!(browser.text_of("#added-name").await, "Ada Lovelcae");
+
+    // Fixed from the details page's Edit button; the ID cannot be changed there.
+    browser.open(&app.url("/employees/4243")).await;
+    browser.click("edit").await;
+    browser.wait_for_text("h1", "Edit employee").await;
+    let id_input = browser
+        .script(
+            "const id = document.getElementById('emp_id');              return { value: id.value, readOnly: id.readOnly,                       labelled: document.querySelectorAll('label[for]').length };",
+        )
+        .await;
+    assert_eq!(
+        id_input,
+        json!({ "value": "4243", "readOnly": true, "labelled": 5 }),
+        "the edit form shows the stored ID, read-only, and labels every input"
+    );
+    assert_styled(&browser, "edit").await;
+    browser.fill(Field::LastName.name(), "Lovelace").await;
+    browser.screenshot("11-edit-fixed").await;
+    browser.click("save").await;
+    assert_eq!(browser.text_of("#saved-name").await, "Ada Lovelace");
+    let saved = browser.text_of(".success").await;
+    assert!(saved.contains("Changed: Last name."), "{saved}");
+    browser.screenshot("12-saved").await;
+
+    // Someone else saves while the form is open: the save is refused with both versions
+    // shown, and saving again applies it.
+    browser.open(&app.url("/employees/4243/edit")).await;
+    browser.wait_for_text("h1", "Edit employee").await;
+    app.edit_employee(
+        "4243",
+        "2",
+        ["4243", "Ada", "Lovelace", "Analytical engines", "Paris"],
+    )
+    .await
+    .assert(200, "Changed: Location.");
+    browser
+        .fill(Field::PrimarySkill.name(), "Mathematics")
+        .await;
+    browser.click("save").await;
+    browser
+        .wait_for_text("h1", "Someone else changed this employee")
+        .await;
+    assert_eq!(browser.text_of("#current-location").await, "Paris");
+    assert_eq!(browser.text_of("#yours-location").await, "London");
+    assert_eq!(browser.text_of("#yours-primary_skill").await, "Mathematics");
+    assert_styled(&browser, "conflict").await;
+    browser.screenshot("12a-conflict").await;
+    // The browser reports the 409 status itself as an error, and nothing else.
+    let entries = browser.console().await;
+    let unexpected: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e["level"] == "SEVERE")
+        .filter(|e| {
+            !e["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("/edit - Failed to load resource") && m.contains("409"))
+        })
+        .collect();
+    assert!(unexpected.is_empty(), "console errors: {unexpected:#?}");
+    browser.click("save").await;
+    let reapplied = browser.text_of(".success").await;
+    assert!(
+        reapplied.contains("Changed: Primary skill, Location."),
+        "{reapplied}"
+    );
+
+    // Found by part of the surname, whatever its case.
+    browser.open(&app.url("/employees")).await;
+    browser.fill("q", "LOVEL").await;
+    browser.click("search").await;
+    browser.wait_for_text("h1", "Search results").await;
+    let results = browser.text_of("table tbody").await;
+    assert!(results.contains("Ada Lovelace"), "{results}");
+    assert!(results.contains("Charles Lovell"), "{results}");
+    assert!(!results.contains("Babbage"), "{results}");
+    assert_eq!(
+        browser
+            .script("return document.getElementById('q').value;")
+            .await,
+        "LOVEL",
+        "the box keeps the search"
+    );
+    assert_styled(&browser, "search").await;
+    browser.screenshot("13-search").await;
+
+    // Deleted after a confirmation that names them.
+    browser.open(&app.url("/employees/4243")).await;
+    browser.click("delete").await;
+    browser.wait_for_text("h1", "Delete this employee?").await;
+    assert_eq!(browser.text_of("#delete-name").await, "Ada Lovelace");
+    assert_eq!(
+        app.stored_ids().await,
+        vec![1, 2, 4243],
+        "not before confirming"
+    );
+    assert_styled(&browser, "delete").await;
+    browser.screenshot("14-delete-confirm").await;
+    browser.click("confirm-delete").await;
+    assert_eq!(browser.text_of("#deleted-name").await, "Ada Lovelace");
+    browser.screenshot("15-deleted").await;
+    assert_eq!(app.stored_ids().await, vec![1, 2]);
+
+    browser.open(&app.url("/employees?q=lovela")).await;
+    let empty = browser.text_of(".empty").await;
+    assert!(empty.contains("No employees match “lovela”"), "{empty}");
     assert_no_console_errors(&browser).await;
 
     app.stop().await.expect("the app stops cleanly");

@@ -5,11 +5,18 @@ use crate::support::{Backend, spawn_app};
 
 async fn every_response_has_security_headers(backend: Backend) {
     let app = spawn_app(backend).await;
+    app.add_employee("1", "Ada", "Lovelace", "Maths", "London")
+        .await
+        .assert(200, "was added");
     for path in [
         "/",
         "/about",
         "/getemp",
         "/employees",
+        "/employees?q=lov",
+        "/employees/1",
+        "/employees/1/edit",
+        "/employees/1/delete",
         "/healthz",
         "/no-such-page",
         "/static/app.css",
@@ -28,10 +35,17 @@ async fn every_response_has_security_headers(backend: Backend) {
         assert_eq!(page.header("referrer-policy"), "same-origin", "{path}");
         assert!(!page.header("x-request-id").is_empty(), "{path}");
     }
-    let home = app.get("/").await;
-    assert_eq!(home.header("cache-control"), "no-store");
-    assert!(!home.body.contains("style="), "no inline styles");
-    assert!(!home.body.contains("<script"), "no scripts");
+    for path in [
+        "/",
+        "/employees?q=lov",
+        "/employees/1/edit",
+        "/employees/1/delete",
+    ] {
+        let page = app.get(path).await;
+        assert_eq!(page.header("cache-control"), "no-store", "{path}");
+        assert!(!page.body.contains("style="), "{path}: no inline styles");
+        assert!(!page.body.contains("<script"), "{path}: no scripts");
+    }
 }
 
 async fn unknown_paths_get_a_404_page_in_the_layout(backend: Backend) {

@@ -8,6 +8,7 @@ mod browser;
 mod container;
 mod cross_site;
 mod db_tls;
+mod edit_delete_search;
 mod employees;
 mod faults;
 mod hygiene;

@@ -1,7 +1,7 @@
 //! Requests to an app under test (in-process or the real binary) and the pages it answers,
 //! so tests read like the behaviour they check: `app.fetch("7").await.assert(200, "Grace")`.
 
-use employee_db::employee::Field;
+use employee_db::employee::{Field, VERSION_FIELD};
 use std::time::Duration;
 
 use reqwest::header::HeaderMap;
@@ -24,6 +24,22 @@ pub struct Page {
 impl Page {
     pub fn header(&self, name: &str) -> &str {
         header(&self.headers, name)
+    }
+
+    /// The version the edit form on this page was loaded from (its hidden field).
+    #[track_caller]
+    pub fn version(&self) -> String {
+        let marker = format!(r#"name="{VERSION_FIELD}" value=""#);
+        let start = self
+            .body
+            .find(&marker)
+            .unwrap_or_else(|| panic!("no version field in:\n{}", self.body))
+            + marker.len();
+        self.body[start..]
+            .split('"')
+            .next()
+            .expect("a quoted value")
+            .to_owned()
     }
 
     #[track_caller]
@@ -133,6 +149,15 @@ impl Http {
         let form = employee_form([emp_id, first, last, skill, location]);
         let fields: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
         self.post_form("/addemp", &fields).await
+    }
+
+    /// Posts the edit form of `emp_id` with `values` (ID first) over `version`.
+    pub async fn edit_employee(&self, emp_id: &str, version: &str, values: [&str; 5]) -> Page {
+        let mut form = employee_form(values);
+        form.push((VERSION_FIELD, version.to_owned()));
+        let fields: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        self.post_form(&format!("/employees/{emp_id}/edit"), &fields)
+            .await
     }
 
     pub async fn fetch(&self, emp_id: &str) -> Page {
