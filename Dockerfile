@@ -30,6 +30,9 @@ RUN mkdir src \
 COPY src ./src
 COPY templates ./templates
 COPY migrations ./migrations
+# The commit, for the app's build_info metric ("unknown" without it); declared here so
+# a new commit does not rebuild the dependencies above.
+ARG GIT_SHA
 # touch: COPY keeps the files' old modification times, which cargo would take for
 # "older than the placeholder build" and skip.
 RUN touch src/main.rs src/lib.rs \

@@ -3,7 +3,9 @@
 # MariaDB on a temporary directory and a free port, seeds 10,000 employees, starts the
 # app, and measures with wrk at each connection count after a warm-up:
 #   GET /, POST /fetchdata (random existing IDs), the same over verified TLS to
-#   MariaDB (scripts/bench/tls.sh), POST /addemp (unique IDs), GET /employees,
+#   MariaDB (scripts/bench/tls.sh), POST /addemp (unique IDs), GET /employees, then
+#   GET / and POST /fetchdata with metrics on, off, and with traces
+#   (scripts/bench/observability.sh),
 # then POST /fetchdata through HAProxy in front of two instances, at rest and during a
 # rolling restart of both (zero failed requests is the goal), and, as ceilings, GET /healthz (the HTTP stack alone) and MariaDB's own point-select
 # rate from mariadb-slap with the query the app runs, at the same concurrency.
@@ -212,7 +214,7 @@ APP_ENV=(
   DB_SSL_MODE=disabled
   APP_COLOR="${APP_COLOR:-lime}" GROUP_NAME="${GROUP_NAME:-Benchmark}" GROUP_SLOGAN="${GROUP_SLOGAN:-Measured, not guessed}"
   STATIC_DIR="${ROOT}/static" BACKGROUND_CACHE_DIR="${WORK}/background"
-  LOG_FORMAT="${LOG_FORMAT:-json}"
+  LOG_FORMAT="${LOG_FORMAT:-json}" METRICS_PORT="$(free_port)"
 )
 : >"${APP_LOG}"
 READY_MS=()
@@ -318,6 +320,8 @@ for line in open(sys.argv[1], encoding="utf-8"):
         continue
     if entry.get("message") == "database reads":
         print(entry["batches"])' "${APP_LOG}")"
+# shellcheck source=scripts/bench/observability.sh
+. scripts/bench/observability.sh
 
 # --- a rolling restart behind a load balancer ------------------------------------------
 # Two instances behind HAProxy, which health-checks /readyz every 200 ms and neither
@@ -357,7 +361,7 @@ CFG
 SERVER_NAMES=(a b)
 # start_instance INDEX: one instance with the shutdown delay, its pid in WORK/app-INDEX.pid.
 start_instance() {
-  env "${APP_ENV[@]}" PORT="${APP_PORTS[$1]}" SHUTDOWN_DELAY_SECS="${ROLL_DELAY_SECS}" \
+  env "${APP_ENV[@]}" PORT="${APP_PORTS[$1]}" METRICS_PORT=0 SHUTDOWN_DELAY_SECS="${ROLL_DELAY_SECS}" \
     python3 scripts/bench/start_app.py "${BIN}" "${APP_PORTS[$1]}" "${LOG_DIR}/roll-$1.log" \
     "${WORK}/app-$1.pid" >/dev/null
 }

@@ -252,10 +252,31 @@ pub struct ServerSettings {
     pub shutdown_drain: Duration,
 }
 
+/// Where Prometheus scrapes `/metrics`: a listener of its own, never the public port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetricsSettings {
+    /// `None` (`METRICS_PORT=0`) turns metrics off: nothing is counted or served.
+    pub listen: Option<SocketAddr>,
+}
+
+/// OpenTelemetry traces, on only when an OTLP endpoint is configured. The SDK reads the
+/// other standard variables itself (`OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`,
+/// `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG`, `OTEL_EXPORTER_OTLP_HEADERS`,
+/// `OTEL_EXPORTER_OTLP_TIMEOUT`, `OTEL_BSP_*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TracingSettings {
+    /// The full URL spans are posted to (`.../v1/traces`); `None`: tracing off.
+    pub traces_endpoint: Option<String>,
+    /// `OTEL_EXPORTER_OTLP_TIMEOUT`: how long one export may take.
+    pub export_timeout: Duration,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     pub listen: SocketAddr,
     pub server: ServerSettings,
+    pub metrics: MetricsSettings,
+    pub tracing: TracingSettings,
     pub db: DbSettings,
     pub colour: Colour,
     pub colour_source: ColourSource,
@@ -347,6 +368,8 @@ impl Text {
 }
 
 const PORT: Number<u16> = Number::new("PORT", 81, 0, u16::MAX);
+/// 9090 is the Prometheus convention; 0 turns metrics off.
+const METRICS_PORT: Number<u16> = Number::new("METRICS_PORT", 9090, 0, u16::MAX);
 const DBPORT: Number<u16> = Number::new("DBPORT", 3306, 1, u16::MAX);
 const DB_MAX_CONNECTIONS: Number<u32> = Number::new("DB_MAX_CONNECTIONS", 16, 2, 1000);
 const DB_READ_CONNECTIONS: Number<u32> = Number::new("DB_READ_CONNECTIONS", 4, 1, 999);
@@ -371,6 +394,9 @@ const HTTP_HEADER_READ_TIMEOUT_SECS: Number<u64> =
 const HTTP_MAX_CONNECTIONS: Number<usize> = Number::new("HTTP_MAX_CONNECTIONS", 1024, 1, 65_536);
 const SHUTDOWN_DELAY_SECS: Number<u64> = Number::new("SHUTDOWN_DELAY_SECS", 0, 0, 600);
 const SHUTDOWN_DRAIN_SECS: Number<u64> = Number::new("SHUTDOWN_DRAIN_SECS", 10, 1, 600);
+/// The OpenTelemetry default, in milliseconds as the specification has it.
+const OTEL_EXPORTER_OTLP_TIMEOUT: Number<u64> =
+    Number::new("OTEL_EXPORTER_OTLP_TIMEOUT", 10_000, 1, 600_000);
 
 const DBUSER: Text = Text::new("DBUSER", "root");
 const DBPWD: Text = Text::new("DBPWD", "password");
@@ -514,9 +540,26 @@ impl Config {
             shutdown_drain: Duration::from_secs(env.number(SHUTDOWN_DRAIN_SECS)?),
         };
 
+        let port = env.number(PORT)?;
+        let metrics_port = env.number(METRICS_PORT)?;
+        if metrics_port != 0 && metrics_port == port {
+            return Err(ConfigError {
+                variable: "METRICS_PORT",
+                value: metrics_port.to_string(),
+                allowed: "a port other than PORT (metrics are never served on the public port), \
+                          or 0 to turn metrics off"
+                    .into(),
+            });
+        }
+        let metrics = MetricsSettings {
+            listen: (metrics_port != 0).then(|| SocketAddr::new(bind, metrics_port)),
+        };
+
         Ok(Config {
-            listen: SocketAddr::new(bind, env.number(PORT)?),
+            listen: SocketAddr::new(bind, port),
             server,
+            metrics,
+            tracing: tracing_settings(&env)?,
             db,
             colour,
             colour_source,
@@ -526,6 +569,60 @@ impl Config {
             background,
             log_format,
         })
+    }
+}
+
+/// The OTLP traces endpoint, resolved as the OpenTelemetry specification says: the
+/// per-signal variable as given, else the base endpoint with `/v1/traces` appended.
+/// `OTEL_SDK_DISABLED=true` turns tracing off whatever else is set.
+fn tracing_settings(env: &Env) -> Result<TracingSettings, ConfigError> {
+    const SIGNAL: &str = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT";
+    const BASE: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
+    let export_timeout = Duration::from_millis(env.number(OTEL_EXPORTER_OTLP_TIMEOUT)?);
+    if env
+        .get("OTEL_SDK_DISABLED")
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+    {
+        return Ok(TracingSettings {
+            traces_endpoint: None,
+            export_timeout,
+        });
+    }
+    if let Some(protocol) = env.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+        && protocol != "http/protobuf"
+    {
+        return Err(ConfigError {
+            variable: "OTEL_EXPORTER_OTLP_PROTOCOL",
+            value: protocol.to_owned(),
+            allowed: "http/protobuf (the only protocol this app sends)".into(),
+        });
+    }
+    let endpoint = match (env.get(SIGNAL), env.get(BASE)) {
+        (Some(url), _) => Some((SIGNAL, url.to_owned())),
+        (None, Some(base)) => Some((BASE, format!("{}/v1/traces", base.trim_end_matches('/')))),
+        (None, None) => None,
+    };
+    let Some((variable, url)) = endpoint else {
+        return Ok(TracingSettings {
+            traces_endpoint: None,
+            export_timeout,
+        });
+    };
+    // Plain HTTP only: spans go to a collector or agent next to the app (a sidecar, a
+    // node agent, the cluster's collector), which forwards them over TLS if it must.
+    match url::Url::parse(&url) {
+        Ok(parsed) if parsed.scheme() == "http" && parsed.host().is_some() => Ok(TracingSettings {
+            traces_endpoint: Some(url),
+            export_timeout,
+        }),
+        _ => Err(ConfigError {
+            variable,
+            value: env.get(variable).unwrap_or_default().to_owned(),
+            allowed: "an http:// URL of an OTLP/HTTP receiver, such as \
+                      http://otel-collector:4318 (https is not supported: send to a \
+                      collector next to the app)"
+                .into(),
+        }),
     }
 }
 
@@ -742,6 +839,59 @@ mod tests {
     fn refresh_zero_turns_it_off() {
         let config = Config::from_vars(vars(&[("BACKGROUND_REFRESH_SECS", "0")]), None).unwrap();
         assert_eq!(config.background.refresh, None);
+    }
+
+    #[test]
+    fn metrics_listen_on_their_own_port_or_not_at_all() {
+        let config = Config::from_vars(vars(&[]), None).unwrap();
+        assert_eq!(config.metrics.listen.map(|a| a.port()), Some(9090));
+        let config = Config::from_vars(vars(&[("METRICS_PORT", "0")]), None).unwrap();
+        assert_eq!(config.metrics.listen, None);
+        let err = Config::from_vars(vars(&[("PORT", "8080"), ("METRICS_PORT", "8080")]), None)
+            .unwrap_err();
+        assert_eq!(err.variable, "METRICS_PORT");
+    }
+
+    #[test]
+    fn traces_endpoint_follows_the_opentelemetry_variables() {
+        let endpoint = |pairs: &[(&str, &str)]| {
+            Config::from_vars(vars(pairs), None)
+                .map(|c| c.tracing.traces_endpoint)
+                .map_err(|e| e.variable)
+        };
+        assert_eq!(endpoint(&[]), Ok(None));
+        assert_eq!(
+            endpoint(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/")]),
+            Ok(Some("http://collector:4318/v1/traces".into()))
+        );
+        assert_eq!(
+            endpoint(&[
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318"),
+                (
+                    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                    "http://other:4318/traces"
+                ),
+            ]),
+            Ok(Some("http://other:4318/traces".into()))
+        );
+        assert_eq!(
+            endpoint(&[
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318"),
+                ("OTEL_SDK_DISABLED", "true"),
+            ]),
+            Ok(None)
+        );
+        assert_eq!(
+            endpoint(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "https://collector:4318")]),
+            Err("OTEL_EXPORTER_OTLP_ENDPOINT")
+        );
+        assert_eq!(
+            endpoint(&[
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4317"),
+                ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            ]),
+            Err("OTEL_EXPORTER_OTLP_PROTOCOL")
+        );
     }
 
     #[test]

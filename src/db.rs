@@ -19,6 +19,7 @@ use sqlx::{Connection, Row};
 
 use crate::config::{DatabaseConfig, DbSettings};
 use crate::employee::{EmpId, Employee, Field};
+use crate::metrics::Metrics;
 use crate::paging::{Page, PageNumber};
 use readers::{ReaderSettings, Readers};
 
@@ -143,6 +144,7 @@ pub struct Db {
     /// Lookups and list pages; started on first use, inside the runtime.
     readers: Arc<OnceLock<Readers>>,
     reader_settings: ReaderSettings,
+    metrics: Metrics,
 }
 
 impl Db {
@@ -227,7 +229,9 @@ impl Db {
                 queue_capacity: readers::QUEUE_CAPACITY,
                 acquire_timeout: settings.acquire_timeout,
                 query_timeout: settings.query_timeout,
+                metrics: Metrics::off(),
             },
+            metrics: Metrics::off(),
         })
     }
 
@@ -255,10 +259,16 @@ impl Db {
             })?;
         }
         self.ready_to_connect().await?;
-        let result = match &self.pool {
-            Pool::MySql(p) => sqlx::migrate!("migrations/mysql").run(p).await,
-            Pool::Sqlite(p) => sqlx::migrate!("migrations/sqlite").run(p).await,
-        };
+        let result = metrics::in_span(
+            self.statement_span(metrics::MIGRATE),
+            metrics::timed(&self.metrics, metrics::MIGRATE, async {
+                match &self.pool {
+                    Pool::MySql(p) => sqlx::migrate!("migrations/mysql").run(p).await,
+                    Pool::Sqlite(p) => sqlx::migrate!("migrations/sqlite").run(p).await,
+                }
+            }),
+        )
+        .await;
         result
             .map_err(|e| match e {
                 sqlx::migrate::MigrateError::Execute(err) => DbError::from(err),
@@ -338,27 +348,36 @@ impl Db {
 
     /// A round trip to the server, for the readiness probe.
     pub async fn ping(&self) -> Result<(), DbError> {
-        self.run(async {
-            on_pool!(&self.pool, p => sqlx::query(PING).execute(p).await.map(|_| ()))
-        })
-        .await
+        let m = &self.metrics;
+        let ping = self.run(async {
+            on_pool!(&self.pool, p => {
+                let mut conn = metrics::acquire(m, metrics::PING, p).await?;
+                metrics::timed(m, metrics::PING, sqlx::query(PING).execute(&mut *conn))
+                    .await
+                    .map(|_| ())
+            })
+        });
+        self.counted(metrics::in_span(self.statement_span(metrics::PING), ping).await)
     }
 
     pub async fn insert(&self, e: &Employee) -> Result<Inserted, DbError> {
         let [first_name, last_name, primary_skill, location] = e.text_values();
-        let result = self
-            .run(async {
-                on_pool!(&self.pool, p => sqlx::query(SQL.insert.as_str())
+        let m = &self.metrics;
+        let insert = self.run(async {
+            on_pool!(&self.pool, p => {
+                let mut conn = metrics::acquire(m, metrics::INSERT, p).await?;
+                let query = sqlx::query(SQL.insert.as_str())
                     .bind(e.emp_id().get())
                     .bind(first_name)
                     .bind(last_name)
                     .bind(primary_skill)
                     .bind(location)
-                    .execute(p)
-                    .await
-                    .map(|_| ()))
+                    .execute(&mut *conn);
+                metrics::timed(m, metrics::INSERT, query).await.map(|_| ())
             })
-            .await;
+        });
+        let result =
+            self.counted(metrics::in_span(self.statement_span(metrics::INSERT), insert).await);
         match result {
             Ok(()) => Ok(Inserted::Added),
             Err(DbError::Other(err)) if matches!(&*err, sqlx::Error::Database(db) if db.is_unique_violation()) => {
@@ -370,14 +389,18 @@ impl Db {
 
     /// The employee with this ID, through the readers (see `readers`).
     pub async fn get(&self, emp_id: EmpId) -> Result<Option<Employee>, DbError> {
-        self.schema_in_place()?;
-        self.readers().lookup(emp_id).await
+        self.counted(match self.schema_in_place() {
+            Ok(()) => self.readers().lookup(emp_id).await,
+            Err(err) => Err(err),
+        })
     }
 
     /// One page of employees ordered by ID, with the total count.
     pub async fn page(&self, number: PageNumber) -> Result<Page<Employee>, DbError> {
-        self.schema_in_place()?;
-        self.readers().page(number).await
+        self.counted(match self.schema_in_place() {
+            Ok(()) => self.readers().page(number).await,
+            Err(err) => Err(err),
+        })
     }
 
     fn readers(&self) -> &Readers {
@@ -484,6 +507,7 @@ pub mod backup;
 mod connect;
 mod edit;
 mod iam;
+mod metrics;
 mod readers;
 mod search;
 pub use edit::{Stored, Updated};

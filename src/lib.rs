@@ -14,6 +14,7 @@ pub mod db;
 pub mod employee;
 pub mod http;
 pub mod lifecycle;
+pub mod metrics;
 pub mod paging;
 pub mod s3;
 pub mod search;

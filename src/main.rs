@@ -35,19 +35,20 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    telemetry::init(config.log_format);
-    let app = match Application::build(config).await {
-        Ok(app) => app,
+    let telemetry = telemetry::init(config.log_format, &config.tracing);
+    let code = match Application::build(config).await {
+        Ok(app) => match app.run_until_stopped().await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("employee-db: server error: {err}");
+                ExitCode::FAILURE
+            }
+        },
         Err(err) => {
             eprintln!("employee-db: {err}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match app.run_until_stopped().await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("employee-db: server error: {err}");
             ExitCode::FAILURE
         }
-    }
+    };
+    telemetry.shutdown().await;
+    code
 }

@@ -1,6 +1,6 @@
-//! Builds the application from a configuration: binds its own listener (port 0 works,
-//! for tests), connects the database lazily, starts the background image, and serves
-//! until SIGTERM/SIGINT with a graceful drain.
+//! Builds the application from a configuration: binds its own listeners (the public one
+//! and the metrics one; port 0 works, for tests), connects the database lazily, starts
+//! the background image, and serves until SIGTERM/SIGINT with a graceful drain.
 
 use std::future::Future;
 use std::io;
@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
+use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 
 use crate::background::Background;
@@ -16,6 +17,7 @@ use crate::config::{ColourSource, Config, DatabaseConfig, DbAuth};
 use crate::db::{Db, DbError};
 use crate::http::{self, AppState};
 use crate::lifecycle::Lifecycle;
+use crate::metrics::{Metrics, MetricsServer};
 use crate::server;
 
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +34,7 @@ pub enum StartupError {
 
 pub struct Application {
     listener: TcpListener,
+    metrics: Option<MetricsServer>,
     router: Router,
     db: Db,
     lifecycle: Lifecycle,
@@ -57,7 +60,24 @@ impl Application {
                 source,
             })?;
 
-        let db = Db::connect_lazy(&config.db)?;
+        let mut registry = config.metrics.listen.map(|_| Registry::default());
+        let metrics = registry.as_mut().map_or_else(Metrics::off, Metrics::new);
+
+        let db = Db::connect_lazy(&config.db)?.with_metrics(metrics.clone());
+        let metrics_server = match (config.metrics.listen, registry) {
+            (Some(addr), Some(mut registry)) => {
+                registry.register_collector(Box::new(db.pool_gauges()));
+                let server = MetricsServer::bind(addr, registry).await.map_err(|source| {
+                    StartupError::Bind {
+                        addr,
+                        hint: "Metrics listen on METRICS_PORT: pick a free port, or 0 to turn metrics off",
+                        source,
+                    }
+                })?;
+                Some(server)
+            }
+            _ => None,
+        };
         match &config.db.backend {
             DatabaseConfig::Sqlite { path } => {
                 tracing::info!(
@@ -107,7 +127,7 @@ impl Application {
             "background colour"
         );
 
-        let background = Background::start(&config.background);
+        let background = Background::start(&config.background, metrics.clone());
         let lifecycle = Lifecycle::default();
         let server = config.server;
         let router = http::app(AppState {
@@ -115,9 +135,11 @@ impl Application {
             db: db.clone(),
             background,
             lifecycle: lifecycle.clone(),
+            metrics,
         });
         Ok(Application {
             listener,
+            metrics: metrics_server,
             router,
             db,
             lifecycle,
@@ -133,6 +155,14 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.local_addr().port()
+    }
+
+    /// Where `/metrics` is served, when metrics are on.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(|m| {
+            m.local_addr()
+                .expect("a bound TCP listener has a local address")
+        })
     }
 
     /// Serves until SIGTERM or SIGINT; a second SIGINT exits at once.
@@ -153,12 +183,21 @@ impl Application {
     /// probe fails at once while everything else keeps serving for `shutdown_delay`
     /// (load balancers need that long to stop sending new requests here); then the
     /// server stops accepting and drains for at most `shutdown_drain`; then the
-    /// database pool closes.
+    /// metrics listener stops and the database pool closes. Metrics are served
+    /// throughout, so the scraper sees the drain.
     pub async fn run_until(
         self,
         stop: impl Future<Output = ()> + Send + 'static,
     ) -> io::Result<()> {
-        tracing::info!(address = %self.local_addr(), "listening");
+        let address = self.local_addr();
+        let metrics_address = self.metrics_addr();
+        // Not the word of the public listener's line: scripts and tests find the app's
+        // port in the line that says "listening".
+        let metrics = metrics_address.zip(self.metrics).map(|(address, server)| {
+            tracing::info!(%address, "serving /metrics");
+            server.start()
+        });
+        tracing::info!(%address, "listening");
         let result = server::serve(
             self.listener,
             self.router,
@@ -167,6 +206,9 @@ impl Application {
             stop,
         )
         .await;
+        if let Some(metrics) = metrics {
+            metrics.stop().await;
+        }
         self.db.close().await;
         tracing::info!(
             total_ms = self

@@ -1,24 +1,5 @@
-module "eks" {
-  source  = "terraform-aws-modules/eks/aws"
-  version = "21.17.0"
-
-  name               = local.cluster_name
-  kubernetes_version = var.kubernetes_version
-
-  # Reachable from the user's machine (and from GitHub for the optional deploy
-  # job); every request still needs an IAM identity with an access entry.
-  endpoint_public_access       = true
-  endpoint_public_access_cidrs = var.cluster_endpoint_public_access_cidrs
-
-  # Whoever runs `terraform apply` becomes cluster admin through an access entry.
-  enable_cluster_creator_admin_permissions = true
-
-  cloudwatch_log_group_retention_in_days = 30
-
-  vpc_id     = module.vpc.vpc_id
-  subnet_ids = module.vpc.private_subnets
-
-  addons = {
+locals {
+  cluster_addons = {
     vpc-cni = {
       before_compute = true
       # Enforces the NetworkPolicies in k8s-manifests/ (inert otherwise).
@@ -43,6 +24,31 @@ module "eks" {
     # never scales. Needs nodes to run on, so it is created after them.
     metrics-server = {}
   }
+}
+
+module "eks" {
+  source  = "terraform-aws-modules/eks/aws"
+  version = "21.17.0"
+
+  name               = local.cluster_name
+  kubernetes_version = var.kubernetes_version
+
+  # Reachable from the user's machine (and from GitHub for the optional deploy
+  # job); every request still needs an IAM identity with an access entry.
+  endpoint_public_access       = true
+  endpoint_public_access_cidrs = var.cluster_endpoint_public_access_cidrs
+
+  # Whoever runs `terraform apply` becomes cluster admin through an access entry.
+  enable_cluster_creator_admin_permissions = true
+
+  cloudwatch_log_group_retention_in_days = 30
+
+  vpc_id     = module.vpc.vpc_id
+  subnet_ids = module.vpc.private_subnets
+
+  # The add-ons above, plus CloudWatch Observability when it is on
+  # (observability.tf).
+  addons = merge(local.cluster_addons, local.observability_addon)
 
   eks_managed_node_groups = {
     default = {

@@ -91,6 +91,16 @@ output "sign_in_user_pool_id" {
   value       = var.enable_sign_in ? aws_cognito_user_pool.sign_in[0].id : null
 }
 
+output "observability" {
+  description = "Where CloudWatch shows the cluster and the app (null when enable_cloudwatch_observability is false): the Container Insights console, the log groups, and a Logs Insights query for the app's request lines."
+  value = var.enable_cloudwatch_observability ? {
+    container_insights_url = "https://console.aws.amazon.com/cloudwatch/home?region=${var.region}#container-insights:infrastructure"
+    log_groups             = { for kind, group in module.container_insights_log_groups : kind => group.cloudwatch_log_group_name }
+    agent_role_arn         = one(module.cloudwatch_observability_pod_identity[*].iam_role_arn)
+    app_requests_query     = "fields @timestamp, log_processed.status, log_processed.latency_ms, log_processed.span.path, log_processed.span.trace_id | filter kubernetes.namespace_name = \"${local.app_namespace}\" and log_processed.message = \"request\" | sort @timestamp desc"
+  } : null
+}
+
 # Read by scripts/configure-rds.sh, which writes k8s-overlays/rds/settings.env.
 output "rds_settings" {
   description = "With database = rds (else null): where the app logs in (DBHOST, DBPORT, DBUSER, AWS_REGION), the master password's secret in Secrets Manager, and the IAM policy resource the app's role may connect as."

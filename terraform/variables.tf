@@ -283,6 +283,23 @@ variable "tags" {
   default     = {}
 }
 
+variable "enable_cloudwatch_observability" {
+  description = "Install the amazon-cloudwatch-observability EKS add-on: Container Insights metrics and every container's logs (the app's JSON lines included) in CloudWatch, with its IAM role through EKS Pod Identity."
+  type        = bool
+  default     = true
+}
+
+variable "observability_log_retention_days" {
+  description = "How long CloudWatch Logs keeps the add-on's log groups (/aws/containerinsights/CLUSTER/{application,dataplane,host,performance}), in days."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.observability_log_retention_days)
+    error_message = "observability_log_retention_days must be one of CloudWatch Logs' retention periods: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288 or 3653."
+  }
+}
+
 variable "database" {
   description = "Where MySQL runs: in-cluster (a StatefulSet on one gp3 volume, k8s-manifests/) or rds (Amazon RDS for MySQL, Multi-AZ, IAM database authentication; k8s-overlays/rds)."
   type        = string

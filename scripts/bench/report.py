@@ -18,6 +18,13 @@ ORDER = [
     ("POST /fetchdata over TLS (verify-identity)", "POST /fetchdata"),
     ("POST /addemp", "GET /healthz"),
     ("GET /employees", "GET /healthz"),
+    # Issue 13: the cost of metrics and traces, against the same app with metrics off.
+    ("GET / (metrics off)", None),
+    ("GET / (metrics on)", "GET / (metrics off)"),
+    ("GET / (metrics on, traces 10%)", "GET / (metrics off)"),
+    ("POST /fetchdata (metrics off)", None),
+    ("POST /fetchdata (metrics on)", "POST /fetchdata (metrics off)"),
+    ("POST /fetchdata (metrics on, traces 10%)", "POST /fetchdata (metrics off)"),
     ("POST /fetchdata via HAProxy, at rest", None),
     ("POST /fetchdata via HAProxy, rolling restart", "POST /fetchdata via HAProxy, at rest"),
 ]

@@ -2,7 +2,8 @@
 # Container image, docker compose and Kubernetes (Dockerfile, docker-compose.yml,
 # k8s-manifests/) and the operator scripts, checked without Docker, a cluster or AWS:
 #
-#   - render: kubectl kustomize renders k8s-manifests and each overlay in k8s-overlays/;
+#   - render: kubectl kustomize renders k8s-manifests and each overlay in k8s-overlays/
+#     (k8s-overlays/monitoring renders the opt-in component in k8s-components/);
 #   - schema: every rendered object (base and overlays), and the Secret template, validates against the
 #     Kubernetes schema of EKS's version and of the newest release (strict: unknown
 #     fields fail);
@@ -14,7 +15,7 @@
 #     yamllint on the compose file, the manifests and the lint configs;
 #   - compose: docker-compose.yml against the Compose specification's JSON schema
 #     (the copy vendored in check-jsonschema, from the compose-spec project);
-#   - pytest: tests/offline/test_{k8s,backup,compose,dockerfile,deploy_scripts}.py, the facts
+#   - pytest: tests/offline/test_{k8s,backup,compose,dockerfile,deploy_scripts,monitoring}.py, the facts
 #     the deployment promises, and scripts/test-functionality.sh run against the real
 #     app (built here with cargo) on its embedded SQLite database.
 set -euo pipefail
@@ -121,13 +122,13 @@ checkov_policies() {
 }
 
 checkov_secrets() {
-  local files=(docker-compose.yml Dockerfile k8s-manifests/*.yaml k8s-manifests/*.env k8s-overlays/*/*)
+  local files=(docker-compose.yml Dockerfile k8s-manifests/*.yaml k8s-manifests/*.env k8s-overlays/*/* k8s-components/*/*)
   checkov_run secrets --framework secrets "${files[@]/#/--file=}"
 }
 
 shellcheck_scripts() { shellcheck --external-sources scripts/*.sh scripts/checks/*.sh scripts/lib/*.sh scripts/images/*.sh scripts/bench/*.sh; }
 
-yaml_lint() { yamllint --strict docker-compose.yml k8s-manifests k8s-overlays .yamllint.yaml .checkov.yaml; }
+yaml_lint() { yamllint --strict docker-compose.yml k8s-manifests k8s-overlays k8s-components .yamllint.yaml .checkov.yaml; }
 
 compose_schema() { check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yml; }
 
@@ -143,7 +144,8 @@ build_app() {
 tests() {
   RENDERED_MANIFESTS="${rendered}" python -m pytest -q -p no:cacheprovider \
     tests/offline/test_k8s.py tests/offline/test_backup.py tests/offline/test_compose.py \
-    tests/offline/test_dockerfile.py tests/offline/test_deploy_scripts.py
+    tests/offline/test_dockerfile.py tests/offline/test_deploy_scripts.py \
+    tests/offline/test_monitoring.py
 }
 
 echo "tools: $(kubectl version --client | head -n 1), $(hadolint --version), checkov $(checkov --version)," \

@@ -13,10 +13,12 @@ use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::operation::get_object::GetObjectError;
 use aws_sdk_s3::primitives::DateTimeFormat;
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use super::problem::{Category, Problem};
 use super::url::ObjectLocation;
 use crate::config::BackgroundConfig;
+use crate::telemetry;
 
 /// The object's bytes and what S3 said about them.
 #[derive(Debug)]
@@ -67,6 +69,26 @@ impl S3Fetcher {
     /// Downloads `location`, or learns that `if_none_match` is still its ETag, within
     /// the configured time, retrying failures that may pass.
     pub async fn fetch(
+        &mut self,
+        location: &ObjectLocation,
+        if_none_match: Option<&str>,
+    ) -> Result<Fetched, Problem> {
+        let span = telemetry::client_span(|| {
+            tracing::info_span!(
+                "s3.get_object",
+                otel.name = "S3 GetObject",
+                otel.kind = "client",
+                rpc.system = "aws-api",
+                aws.s3.bucket = %location.bucket,
+                aws.s3.key = %location.key,
+            )
+        });
+        self.fetch_traced(location, if_none_match)
+            .instrument(span)
+            .await
+    }
+
+    async fn fetch_traced(
         &mut self,
         location: &ObjectLocation,
         if_none_match: Option<&str>,

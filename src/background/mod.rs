@@ -24,6 +24,7 @@ use serde::Serialize;
 use tokio::sync::watch;
 
 use crate::config::BackgroundConfig;
+use crate::metrics::Metrics;
 
 pub use self::problem::{Category, Problem};
 pub use self::serve::{image_routes, status};
@@ -41,6 +42,20 @@ pub enum State {
     Ready,
     /// The configured object cannot be shown (see `last_error`): the colour.
     Failed,
+}
+
+impl State {
+    /// Every state's name, as `GET /background` and the `background_state` gauge show it.
+    pub const NAMES: [&'static str; 4] = ["none", "fetching", "ready", "failed"];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            State::None => "none",
+            State::Fetching => "fetching",
+            State::Ready => "ready",
+            State::Failed => "failed",
+        }
+    }
 }
 
 /// The configured object: the URL as given, where it came from, and what it names.
@@ -122,7 +137,7 @@ pub struct Background {
 impl Background {
     /// Starts the worker (when a URL or URL file is configured) and returns at once: the
     /// first download happens while the server already answers.
-    pub fn start(config: &BackgroundConfig) -> Background {
+    pub fn start(config: &BackgroundConfig, metrics: Metrics) -> Background {
         let configured = config.url.is_some() || config.url_file.is_some();
         let initial = if configured {
             State::Fetching
@@ -130,8 +145,9 @@ impl Background {
             State::None
         };
         let (sender, snapshot) = watch::channel(Snapshot::new(initial));
+        metrics.background_state(initial.name(), &State::NAMES);
         if configured {
-            tokio::spawn(worker::run(config.clone(), sender));
+            tokio::spawn(worker::run(config.clone(), sender, metrics));
         } else {
             tracing::info!(
                 "no background image configured (BACKGROUND_IMAGE_URL or BACKGROUND_IMAGE_URL_FILE): pages use the colour"

@@ -18,6 +18,7 @@ use super::problem::{Category, Problem};
 use super::url::ObjectLocation;
 use super::{CachedImage, Failure, Snapshot, Source, State, now_rfc3339};
 use crate::config::BackgroundConfig;
+use crate::metrics::{FetchOutcome, Metrics};
 
 const FROM_ENV: &str = "BACKGROUND_IMAGE_URL";
 const FROM_FILE: &str = "BACKGROUND_IMAGE_URL_FILE";
@@ -44,10 +45,16 @@ struct Worker {
     applied: Option<Wanted>,
     /// The last error reading the URL file, so that it is logged once.
     file_error: Option<io::ErrorKind>,
+    metrics: Metrics,
 }
 
-pub(super) async fn run(config: BackgroundConfig, sender: watch::Sender<Snapshot>) {
+pub(super) async fn run(
+    config: BackgroundConfig,
+    sender: watch::Sender<Snapshot>,
+    metrics: Metrics,
+) {
     let mut worker = Worker {
+        metrics,
         fetcher: S3Fetcher::new(&config),
         cache: Cache::new(&config.cache_dir),
         sender,
@@ -101,6 +108,13 @@ async fn tick(interval: &mut Option<Interval>) {
 }
 
 impl Worker {
+    /// Changes the snapshot, and keeps the state gauge in step with it.
+    fn publish(&self, change: impl FnOnce(&mut Snapshot)) {
+        self.sender.send_modify(change);
+        let state = self.sender.borrow().state;
+        self.metrics.background_state(state.name(), &State::NAMES);
+    }
+
     /// The URL file wins when it can be read (an empty file means no image); otherwise
     /// `BACKGROUND_IMAGE_URL`. The path is opened afresh each time: Kubernetes updates
     /// a mounted ConfigMap by swapping a symlink, not by rewriting the file.
@@ -145,7 +159,7 @@ impl Worker {
                 from = wanted.from,
                 "no background image configured: pages use the colour"
             );
-            self.sender.send_modify(|s| {
+            self.publish(|s| {
                 s.state = State::None;
                 s.source = None;
                 s.last_error = None;
@@ -159,7 +173,7 @@ impl Worker {
         tracing::info!(%url, from = wanted.from, "background image URL");
         match url.parse::<ObjectLocation>() {
             Err(e) => {
-                self.sender.send_modify(|s| {
+                self.publish(|s| {
                     s.source = Some(Source {
                         url,
                         from: wanted.from,
@@ -173,7 +187,7 @@ impl Worker {
                 .await;
             }
             Ok(location) => {
-                self.sender.send_modify(|s| {
+                self.publish(|s| {
                     s.state = State::Fetching;
                     s.source = Some(Source {
                         url,
@@ -214,14 +228,14 @@ impl Worker {
     async fn update(&mut self, location: &ObjectLocation, etag: Option<String>, reason: Reason) {
         let fetched = self.fetcher.fetch(location, etag.as_deref()).await;
         let checked_at = now_rfc3339();
-        self.sender
-            .send_modify(|s| s.last_checked_at = Some(checked_at.clone()));
+        self.publish(|s| s.last_checked_at = Some(checked_at.clone()));
         let object = match fetched {
             Ok(Fetched::Object(object)) => object,
             Ok(Fetched::NotModified) => {
+                self.metrics.background_fetch(FetchOutcome::NotModified, 0);
                 tracing::debug!(%location, "background image unchanged");
                 let was = self.sender.borrow().state;
-                self.sender.send_modify(|s| {
+                self.publish(|s| {
                     s.state = State::Ready;
                     s.last_error = None;
                 });
@@ -230,11 +244,22 @@ impl Worker {
                 }
                 return;
             }
-            Err(problem) => return self.fail(problem, reason).await,
+            Err(problem) => {
+                self.metrics.background_fetch(FetchOutcome::Failed, 0);
+                return self.fail(problem, reason).await;
+            }
         };
+        let bytes = object.bytes.len() as u64;
         match self.store(location, object, checked_at).await {
-            Ok(image) => self.show(image).await,
-            Err(problem) => self.fail(problem, reason).await,
+            Ok(image) => {
+                self.metrics
+                    .background_fetch(FetchOutcome::Downloaded, bytes);
+                self.show(image).await
+            }
+            Err(problem) => {
+                self.metrics.background_fetch(FetchOutcome::Failed, bytes);
+                self.fail(problem, reason).await
+            }
         }
     }
 
@@ -281,7 +306,7 @@ impl Worker {
         let image = Arc::new(image);
         let mut changed = false;
         let mut was_ready = false;
-        self.sender.send_modify(|s| {
+        self.publish(|s| {
             was_ready = s.state == State::Ready;
             changed = s
                 .image
@@ -335,7 +360,7 @@ impl Worker {
         let at = now_rfc3339();
         let mut repeated = false;
         let mut kept: Option<String> = None;
-        self.sender.send_modify(|s| {
+        self.publish(|s| {
             repeated = reason == Reason::Refresh
                 && s.last_error
                     .as_ref()

@@ -32,9 +32,14 @@ use sqlx::{Connection, MySqlConnection, Row, SqliteConnection};
 use tokio::sync::{Mutex, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
+use tracing::Span;
+
+use super::metrics::{self as db_metrics, LOOKUP_BATCH, PAGE, READER_CONNECTION};
 use super::{DbError, PING_IF_IDLE_FOR, Pool, SQL, employee_from_row};
 use crate::employee::{EmpId, Employee};
+use crate::metrics::Metrics;
 use crate::paging::{PAGE_SIZE, Page, PageNumber};
+use crate::telemetry;
 
 /// The most jobs one query answers. Lookup statements are prepared for batch widths
 /// 1, 2, 4, … up to this, so each connection caches only a handful of statements.
@@ -54,9 +59,16 @@ enum Job {
     Page(PageNumber, Reply<Page<Employee>>),
 }
 
-impl Job {
+/// A job and the span of the request that asked for it (none unless traces are
+/// exported), so the query that answers it appears in that request's trace.
+struct Queued {
+    job: Job,
+    caller: Span,
+}
+
+impl Queued {
     fn abandoned(&self) -> bool {
-        match self {
+        match &self.job {
             Job::Lookup(_, reply) => reply.is_closed(),
             Job::Page(_, reply) => reply.is_closed(),
         }
@@ -64,7 +76,7 @@ impl Job {
 
     fn fail(self, err: &DbError) {
         // A requester that gave up no longer listens: nothing to tell it.
-        match self {
+        match self.job {
             Job::Lookup(_, reply) => drop(reply.send(Err(err.clone()))),
             Job::Page(_, reply) => drop(reply.send(Err(err.clone()))),
         }
@@ -110,7 +122,7 @@ impl BatchStats {
 
 /// The handle requests use: cheap to share, answers through the reader tasks.
 pub(super) struct Readers {
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::Sender<Queued>,
     stop: watch::Sender<bool>,
     tasks: std::sync::Mutex<Vec<JoinHandle<()>>>,
     /// How long a request waits for its answer: a connection, then the query.
@@ -125,6 +137,7 @@ pub(super) struct ReaderSettings {
     pub(super) queue_capacity: usize,
     pub(super) acquire_timeout: Duration,
     pub(super) query_timeout: Duration,
+    pub(super) metrics: Metrics,
 }
 
 impl Readers {
@@ -164,7 +177,16 @@ impl Readers {
 
     async fn ask<T>(&self, job: impl FnOnce(Reply<T>) -> Job) -> Result<T, DbError> {
         let (reply, answer) = oneshot::channel();
-        self.jobs.try_send(job(reply)).map_err(|err| {
+        let caller = if telemetry::is_tracing() {
+            Span::current()
+        } else {
+            Span::none()
+        };
+        let queued = Queued {
+            job: job(reply),
+            caller,
+        };
+        self.jobs.try_send(queued).map_err(|err| {
             DbError::Unavailable(match err {
                 mpsc::error::TrySendError::Full(_) => format!(
                     "{} queries already waiting for the database",
@@ -181,6 +203,11 @@ impl Readers {
                 self.answer_within.as_millis()
             ))),
         }
+    }
+
+    /// Jobs waiting for a reader now.
+    pub(super) fn queued(&self) -> usize {
+        self.jobs.max_capacity() - self.jobs.capacity()
     }
 
     /// Lets each reader finish its batch and close its connection cleanly.
@@ -226,7 +253,7 @@ struct Reader {
 impl Reader {
     async fn run(
         mut self,
-        queue: Arc<Mutex<mpsc::Receiver<Job>>>,
+        queue: Arc<Mutex<mpsc::Receiver<Queued>>>,
         mut stop: watch::Receiver<bool>,
     ) {
         while let Some(batch) = next_batch(&queue, &mut stop).await {
@@ -247,7 +274,7 @@ impl Reader {
     }
 
     /// Answers every job of the batch. Fails only when no connection could be had.
-    async fn answer(&mut self, mut batch: Vec<Job>) -> Result<(), DbError> {
+    async fn answer(&mut self, mut batch: Vec<Queued>) -> Result<(), DbError> {
         batch.retain(|job| !job.abandoned());
         if batch.is_empty() {
             return Ok(());
@@ -259,15 +286,26 @@ impl Reader {
         }
         let mut lookups = Vec::new();
         let mut pages = Vec::new();
-        for job in batch {
+        let mut lookup_callers = Vec::new();
+        let mut page_callers = Vec::new();
+        for Queued { job, caller } in batch {
             match job {
-                Job::Lookup(id, reply) => lookups.push((id, reply)),
-                Job::Page(number, reply) => pages.push((number, reply)),
+                Job::Lookup(id, reply) => {
+                    lookups.push((id, reply));
+                    lookup_callers.push(caller);
+                }
+                Job::Page(number, reply) => {
+                    pages.push((number, reply));
+                    page_callers.push(caller);
+                }
             }
         }
         if !lookups.is_empty() {
             let ids = distinct(lookups.iter().map(|(id, _)| id.get()));
-            match self.query(|conn| Box::pin(lookup(conn, ids.clone()))).await {
+            self.settings.metrics.db_batch(lookups.len());
+            let span = self.statement_span(LOOKUP_BATCH, &lookup_callers);
+            let read = self.query(LOOKUP_BATCH, |conn| Box::pin(lookup(conn, ids.clone())));
+            match db_metrics::in_span(span, read).await {
                 Ok(found) => {
                     let by_id: HashMap<i64, Employee> =
                         found.into_iter().map(|e| (e.emp_id().get(), e)).collect();
@@ -282,10 +320,9 @@ impl Reader {
         }
         if !pages.is_empty() {
             let numbers = distinct(pages.iter().map(|(n, _)| *n));
-            match self
-                .query(|conn| Box::pin(list_pages(conn, numbers.clone())))
-                .await
-            {
+            let span = self.statement_span(PAGE, &page_callers);
+            let read = self.query(PAGE, |conn| Box::pin(list_pages(conn, numbers.clone())));
+            match db_metrics::in_span(span, read).await {
                 Ok(found) => {
                     let by_number: HashMap<PageNumber, Page<Employee>> =
                         numbers.iter().copied().zip(found).collect();
@@ -306,14 +343,15 @@ impl Reader {
     /// are idempotent, and a database restarted between two batches shows only there.
     async fn query<T>(
         &mut self,
+        statement: &'static str,
         read: impl Fn(&mut Conn) -> BoxFuture<'_, Result<T, sqlx::Error>>,
     ) -> Result<T, DbError> {
         let reused = self.ensure_connection().await?;
-        match self.try_query(&read).await {
+        match self.try_query(statement, &read).await {
             Err(err) if reused && self.conn.is_none() => {
                 tracing::debug!(error = %err, "retrying a read on a new connection");
                 self.ensure_connection().await?;
-                self.try_query(&read).await
+                self.try_query(statement, &read).await
             }
             result => result,
         }
@@ -321,10 +359,16 @@ impl Reader {
 
     async fn try_query<T>(
         &mut self,
+        statement: &'static str,
         read: &impl Fn(&mut Conn) -> BoxFuture<'_, Result<T, sqlx::Error>>,
     ) -> Result<T, DbError> {
         let owned = self.conn.as_mut().expect("a connection was just ensured");
-        let result = tokio::time::timeout(self.settings.query_timeout, read(&mut owned.conn)).await;
+        let result = db_metrics::timed(
+            &self.settings.metrics,
+            statement,
+            tokio::time::timeout(self.settings.query_timeout, read(&mut owned.conn)),
+        )
+        .await;
         owned.last_used = Instant::now();
         owned.served = true;
         match result {
@@ -372,9 +416,18 @@ impl Reader {
             }
         }
         // The pool's acquire timeout bounds this; a database that is down fails it.
+        let metrics = &self.settings.metrics;
         let conn = match &self.pool {
-            Pool::MySql(p) => Conn::MySql(p.acquire().await?.detach()),
-            Pool::Sqlite(p) => Conn::Sqlite(p.acquire().await?.detach()),
+            Pool::MySql(p) => Conn::MySql(
+                db_metrics::acquire(metrics, READER_CONNECTION, p)
+                    .await?
+                    .detach(),
+            ),
+            Pool::Sqlite(p) => Conn::Sqlite(
+                db_metrics::acquire(metrics, READER_CONNECTION, p)
+                    .await?
+                    .detach(),
+            ),
         };
         let now = Instant::now();
         self.conn = Some(Owned {
@@ -387,14 +440,27 @@ impl Reader {
     }
 }
 
+impl Reader {
+    /// The span of a query answering `callers`: a child of the first caller's request
+    /// span, linked to the others' (their traces show the query they shared).
+    fn statement_span(&self, statement: &'static str, callers: &[Span]) -> Span {
+        let system = db_metrics::system(&self.pool);
+        let span = db_metrics::statement_span(system, statement, callers.first());
+        for other in callers.iter().skip(1) {
+            span.follows_from(other);
+        }
+        span
+    }
+}
+
 type BoxFuture<'a, T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Waits for a job, then takes every job already waiting behind it, up to a batch.
 /// Returns `None` once the readers are told to stop.
 async fn next_batch(
-    queue: &Mutex<mpsc::Receiver<Job>>,
+    queue: &Mutex<mpsc::Receiver<Queued>>,
     stop: &mut watch::Receiver<bool>,
-) -> Option<Vec<Job>> {
+) -> Option<Vec<Queued>> {
     let mut queue = tokio::select! {
         queue = queue.lock() => queue,
         _ = stop.wait_for(|stopped| *stopped) => return None,

@@ -20,9 +20,11 @@ pub use self::state::AppState;
 /// The whole HTTP application: pages and probes behind the shared layers.
 pub fn app(state: AppState) -> Router {
     let lifecycle = state.lifecycle.clone();
+    let metrics = state.metrics.clone();
     let routes = Router::new()
         .merge(routes::probes())
         .merge(routes::pages(state.clone()))
+        .route_layer(axum::middleware::from_fn(layers::tag_route))
         .with_state(state);
-    layers::around(routes, lifecycle)
+    layers::around(routes, lifecycle, metrics)
 }

@@ -27,6 +27,7 @@ use crate::http::audit::{self, Change};
 use crate::http::cross_site::refuse_cross_site_writes;
 use crate::http::error::{AppError, render_errors};
 use crate::http::extract::{EmployeeAddress, Form};
+use crate::http::layers;
 use crate::http::state::AppState;
 use crate::http::views::{
     AboutPage, AddEmployeePage, AddedPage, DeletePage, DeletedPage, EditPage, EmployeePage,
@@ -35,6 +36,10 @@ use crate::http::views::{
 use crate::paging::PageNumber;
 use crate::search::SearchText;
 
+/// Where the static files are served, and the route template their requests are counted
+/// under.
+const STATIC_PREFIX: &str = "/static";
+const STATIC_ROUTE: &str = "/static/{*path}";
 /// No employee form comes anywhere near this; larger bodies are refused unread.
 pub const BODY_LIMIT_BYTES: usize = 16 * 1024;
 /// How long the readiness probe waits for the database before it answers anyway.
@@ -45,6 +50,7 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// The pages, rendered in the layout, with errors as pages too.
 pub fn pages(state: AppState) -> Router<AppState> {
     let static_files = ServiceBuilder::new()
+        .layer(layers::nested_route(STATIC_ROUTE))
         .layer(SetResponseHeaderLayer::overriding(
             header::CACHE_CONTROL,
             HeaderValue::from_static("public, max-age=3600"),
@@ -64,7 +70,7 @@ pub fn pages(state: AppState) -> Router<AppState> {
             get(confirm_delete).post(delete_employee),
         )
         .route("/about", get(about).post(about))
-        .nest_service("/static", static_files)
+        .nest_service(STATIC_PREFIX, static_files)
         .merge(background::image_routes())
         .fallback(not_found)
         // Inside render_errors, so a refused request is a page in the layout.
@@ -112,6 +118,7 @@ async fn add_employee(
             return Err(AppError::IdTaken { form, emp_id });
         }
     }
+    state.metrics.employee_added();
     audit::record(Change::Added, employee.emp_id(), &Field::ALL);
     Ok(render(
         StatusCode::OK,
@@ -269,11 +276,9 @@ async fn delete_employee(
 }
 
 async fn employee_page(state: &AppState, emp_id: EmpId) -> Result<Response, AppError> {
-    let employee = state
-        .db
-        .get(emp_id)
-        .await?
-        .ok_or(AppError::EmployeeNotFound(emp_id))?;
+    let found = state.db.get(emp_id).await?;
+    state.metrics.employee_lookup(found.is_some());
+    let employee = found.ok_or(AppError::EmployeeNotFound(emp_id))?;
     Ok(render(
         StatusCode::OK,
         &EmployeePage::new(state.layout(), &employee),

@@ -1,4 +1,5 @@
-//! What every handler shares: the configuration, the database and the background.
+//! What every handler shares: the configuration, the database, the background and the
+//! metrics.
 
 use std::sync::Arc;
 
@@ -9,6 +10,7 @@ use crate::config::Config;
 use crate::db::Db;
 use crate::http::views::Layout;
 use crate::lifecycle::Lifecycle;
+use crate::metrics::Metrics;
 
 /// Shared by every handler; cheap to clone.
 #[derive(Clone)]
@@ -17,6 +19,7 @@ pub struct AppState {
     pub db: Db,
     pub background: Background,
     pub lifecycle: Lifecycle,
+    pub metrics: Metrics,
 }
 
 impl AppState {

@@ -92,7 +92,7 @@ def test_load_balancer_maps_port_80_to_the_apps_port_81():
 
 def test_app_listens_on_81():
     ports = container(app())["ports"]
-    assert [p["containerPort"] for p in ports] == [81]
+    assert [p["containerPort"] for p in ports if p["name"] == "http"] == [81]
 
 
 def pod_labels(workload):

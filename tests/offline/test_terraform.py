@@ -24,7 +24,7 @@ PARSE = hcl2.SerializationOptions(strip_string_quotes=True, with_comments=False,
 # AWS provider version it requires. Checked 2026-11-28 by reading the upstream
 # repositories' git tags and, at the pinned tag, versions.tf (the provider floor)
 # and variables.tf (the inputs in KNOWN_INPUTS below): terraform-aws-modules/
-# terraform-aws-{vpc,eks,ecr,s3-bucket,iam,eks-pod-identity,acm,rds}, and
+# terraform-aws-{vpc,eks,ecr,s3-bucket,iam,eks-pod-identity,acm,rds,cloudwatch}, and
 # aws/eks-charts stable/aws-load-balancer-controller/Chart.yaml and values.yaml.
 # terraform/README.md lists the same versions; a bump means re-checking all of it.
 CHECKED_MODULES = {
@@ -38,6 +38,7 @@ CHECKED_MODULES = {
     "terraform-aws-modules/iam/aws//modules/iam-role": ("6.2.3", (6, 0)),
     "terraform-aws-modules/eks-pod-identity/aws": ("2.8.1", (6, 28)),
     "terraform-aws-modules/acm/aws": ("6.3.0", (6, 28)),
+    "terraform-aws-modules/cloudwatch/aws//modules/log-group": ("5.7.2", (5, 81)),
     "terraform-aws-modules/rds/aws": ("7.2.0", (6, 28)),
 }
 CHECKED_CHARTS = {
@@ -133,7 +134,9 @@ KNOWN_INPUTS = {
     "terraform-aws-modules/eks-pod-identity/aws": {
         "name", "description", "attach_custom_policy", "policy_statements", "associations",
         "attach_aws_ebs_csi_policy", "attach_aws_lb_controller_policy",
+        "attach_aws_cloudwatch_observability_policy",
     },
+    "terraform-aws-modules/cloudwatch/aws//modules/log-group": {"name", "retention_in_days"},
     "terraform-aws-modules/acm/aws": {"domain_name", "zone_id", "validation_method", "wait_for_validation"},
     "terraform-aws-modules/ecr/aws": {
         "repository_name", "repository_image_tag_mutability", "repository_image_scan_on_push",
@@ -513,7 +516,8 @@ def test_eks_has_the_add_ons_the_app_needs():
     eks = MODULES["eks"]
     assert eks["name"] == ref("local.cluster_name")
     assert eks["kubernetes_version"] == ref("var.kubernetes_version")
-    addons = eks["addons"]
+    assert eks["addons"] == ref("merge(local.cluster_addons, local.observability_addon)")
+    addons = LOCALS["cluster_addons"]
     assert {"vpc-cni", "coredns", "kube-proxy", "eks-pod-identity-agent", "aws-ebs-csi-driver"} <= set(addons)
     assert addons["vpc-cni"]["before_compute"] is True
     assert 'enableNetworkPolicy = "true"' in addons["vpc-cni"]["configuration_values"]
@@ -575,6 +579,7 @@ def test_every_variable_has_a_type_and_a_description():
         "lb_controller_role_arn",
         "alb_https_settings",
         "sign_in_user_pool_id",
+        "observability",
         "rds_settings",
         "rds_create_user_sql",
     ],
@@ -657,7 +662,7 @@ def test_a_region_with_too_few_zones_fails_with_a_message_before_slice_does():
 
 
 def test_metrics_server_add_on_feeds_the_autoscaler():
-    assert "metrics-server" in MODULES["eks"]["addons"]
+    assert "metrics-server" in LOCALS["cluster_addons"]
     documents = yaml.safe_load_all((ROOT / "k8s-manifests" / "autoscaling.yaml").read_text())
     (hpa,) = [d for d in documents if d["kind"] == "HorizontalPodAutoscaler"]
     assert hpa["spec"]["metrics"][0]["resource"]["name"] == "cpu"
@@ -884,3 +889,53 @@ def test_rds_settings_output_carries_what_the_overlay_needs():
 def test_database_variables_reject_bad_values(variables_only, variables, message):
     (error,) = plan_errors(variables_only, github_repository="a/b", **variables)
     assert error.startswith(message)
+
+
+# --- CloudWatch Observability ------------------------------------------------------------
+
+
+def test_cloudwatch_observability_is_an_option_on_by_default():
+    variable = VARIABLES["enable_cloudwatch_observability"]
+    assert variable["type"] == "bool" and variable["default"] is True
+    assert MODULES["cloudwatch_observability_pod_identity"]["count"] == ref(
+        "var.enable_cloudwatch_observability ? 1 : 0"
+    )
+    assert "var.enable_cloudwatch_observability ?" in LOCALS["container_insights_log_groups"]
+    assert LOCALS["observability_addon"].startswith("${var.enable_cloudwatch_observability ?")
+    assert LOCALS["observability_addon"].endswith(": {}}")
+
+
+def test_cloudwatch_agent_gets_its_role_through_pod_identity():
+    addon = LOCALS["observability_addon"]
+    assert "amazon-cloudwatch-observability" in addon
+    assert "one(module.cloudwatch_observability_pod_identity[*].iam_role_arn)" in addon
+    assert 'service_account = "cloudwatch-agent"' in addon
+    role = MODULES["cloudwatch_observability_pod_identity"]
+    assert role["attach_aws_cloudwatch_observability_policy"] is True
+    # Nothing else: no custom statements widen what the agent may do.
+    assert not {k for k in role if k.startswith("attach_")} - {"attach_aws_cloudwatch_observability_policy"}
+    assert "policy_statements" not in role
+    # The add-on (through its role) waits for the log groups.
+    assert role["depends_on"] == [ref("module.container_insights_log_groups")]
+
+
+def test_container_insights_log_groups_are_created_with_a_retention():
+    groups = MODULES["container_insights_log_groups"]
+    assert groups["for_each"] == ref("local.container_insights_log_groups")
+    for kind in ("application", "dataplane", "host", "performance"):
+        assert f'"{kind}"' in LOCALS["container_insights_log_groups"], kind
+    assert groups["name"] == "/aws/containerinsights/${local.cluster_name}/${each.key}"
+    assert groups["retention_in_days"] == ref("var.observability_log_retention_days")
+    assert VARIABLES["observability_log_retention_days"]["default"] == 30
+
+
+@pytest.mark.parametrize("days, ok", [(30, True), (365, True), (0, False), (31, False)])
+def test_log_retention_takes_cloudwatch_periods_only(variables_only, days, ok):
+    errors = plan_errors(variables_only, github_repository="a/b", observability_log_retention_days=days)
+    assert errors == [] if ok else errors[0].startswith("observability_log_retention_days must be one of"), errors
+
+
+def test_observability_output_says_where_to_look():
+    value = OUTPUTS["observability"]["value"]
+    for needle in ("container-insights", "log_groups", "agent_role_arn", "app_requests_query", ": null"):
+        assert needle in value, needle

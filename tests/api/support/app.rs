@@ -35,6 +35,8 @@ pub struct AppBuilder<'a> {
     /// The server for `Backend::MariaDb`; the shared one when `None`.
     server: Option<&'a Login>,
     vars: Vec<(String, String)>,
+    /// Serve `/metrics` on a port of its own choosing.
+    metrics: bool,
 }
 
 impl AppBuilder<'_> {
@@ -46,6 +48,14 @@ impl AppBuilder<'_> {
 
     pub fn envs(mut self, vars: impl IntoIterator<Item = (String, String)>) -> Self {
         self.vars.extend(vars);
+        self
+    }
+
+    /// Turns metrics on, on a free port (`TestApp::metrics`). Off by default: parallel
+    /// apps cannot all listen on `METRICS_PORT`'s default, and a variable cannot ask for
+    /// a free port (0 turns metrics off).
+    pub fn with_metrics(mut self) -> Self {
+        self.metrics = true;
         self
     }
 
@@ -76,6 +86,7 @@ impl AppBuilder<'_> {
             ),
             ("DB_ACQUIRE_TIMEOUT_MS", "500".to_owned()),
             ("DB_QUERY_TIMEOUT_MS", "2000".to_owned()),
+            ("METRICS_PORT", "0".to_owned()),
         ]
         .into_iter()
         .map(|(name, value)| (name.to_owned(), value))
@@ -106,17 +117,22 @@ impl AppBuilder<'_> {
         vars.reverse();
         vars.retain(|(name, _)| seen.insert(name.clone()));
 
-        let config = Config::from_vars(vars, None).expect("valid test configuration");
+        let mut config = Config::from_vars(vars, None).expect("valid test configuration");
+        if self.metrics {
+            config.metrics.listen = Some(std::net::SocketAddr::new(config.listen.ip(), 0));
+        }
         let app = Application::build(config)
             .await
             .expect("application starts");
         let http = Http::on_port(app.port());
+        let metrics = app.metrics_addr().map(|addr| Http::on_port(addr.port()));
         let (stop, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(app.run_until(async move {
             let _ = stopped.await;
         }));
         TestApp {
             http,
+            metrics,
             backend: self.backend,
             database_url,
             database_vars,
@@ -130,6 +146,8 @@ impl AppBuilder<'_> {
 
 pub struct TestApp {
     http: Http,
+    /// The metrics listener, when `with_metrics` turned it on.
+    pub metrics: Option<Http>,
     pub backend: Backend,
     /// The database the app uses, for checks that bypass the app.
     pub database_url: String,
@@ -181,6 +199,7 @@ impl TestApp {
             backend,
             server: None,
             vars: Vec::new(),
+            metrics: false,
         }
     }
 
@@ -190,6 +209,7 @@ impl TestApp {
             backend: Backend::MariaDb,
             server: Some(server.login()),
             vars: Vec::new(),
+            metrics: false,
         }
     }
 

@@ -16,12 +16,14 @@ use super::wait::eventually;
 const BIN: &str = env!("CARGO_BIN_EXE_employee-db");
 
 /// The binary with only `PATH` and the test defaults (an SQLite database and a cache in
-/// `dir`, the repository's static files) in its environment, then `vars`.
+/// `dir`, the repository's static files, metrics off) in its environment, then `vars`.
 pub fn binary(dir: &Path, vars: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("BIND_ADDRESS", "127.0.0.1")
+        // Parallel binaries cannot share the default metrics port.
+        .env("METRICS_PORT", "0")
         .env("SQLITE_PATH", dir.join("db/employees.db"))
         .env("BACKGROUND_CACHE_DIR", dir.join("cache"))
         .env("STATIC_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/static"))
