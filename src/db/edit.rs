@@ -13,7 +13,7 @@ use std::sync::LazyLock;
 
 use sqlx::Row;
 
-use super::{Db, DbError, Pool, employee_from_row};
+use super::{Db, DbError, Pool, employee_from_row, metrics};
 use crate::employee::{EmpId, Employee, Field, Version};
 
 /// A stored employee and the version it is at.
@@ -69,7 +69,7 @@ static SQL: LazyLock<Statements> = LazyLock::new(|| {
 impl Db {
     /// An employee with its version, for the edit and delete pages.
     pub async fn get_stored(&self, emp_id: EmpId) -> Result<Option<Stored>, DbError> {
-        self.run(async {
+        self.statement(metrics::SELECT_STORED, async {
             on_pool!(&self.pool, p => sqlx::query(SQL.select.as_str())
                 .bind(emp_id.get())
                 .fetch_optional(p)
@@ -96,7 +96,7 @@ impl Db {
         }
         let [first_name, last_name, primary_skill, location] = employee.text_values();
         let written = self
-            .run(async {
+            .statement(metrics::UPDATE, async {
                 on_pool!(&self.pool, p => sqlx::query(SQL.update.as_str())
                     .bind(first_name)
                     .bind(last_name)
@@ -127,7 +127,7 @@ impl Db {
                 return Ok(None);
             };
             let deleted = self
-                .run(async {
+                .statement(metrics::DELETE, async {
                     on_pool!(&self.pool, p => sqlx::query(SQL.delete.as_str())
                         .bind(emp_id.get())
                         .bind(current.version.get())

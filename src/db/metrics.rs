@@ -22,6 +22,13 @@ pub(super) const PAGE: &str = "page";
 pub(super) const INSERT: &str = "insert";
 pub(super) const PING: &str = "ping";
 pub(super) const MIGRATE: &str = "migrate";
+/// The edit, delete and search pages' statements (`edit`, `search`): timed with the
+/// wait for their pooled connection included.
+pub(super) const SELECT_STORED: &str = "select_stored";
+pub(super) const UPDATE: &str = "update";
+pub(super) const DELETE: &str = "delete";
+pub(super) const SEARCH_PAGE: &str = "search_page";
+pub(super) const SEARCH_COUNT: &str = "search_count";
 /// A reader task taking a connection from the pool to keep (see `readers`).
 pub(super) const READER_CONNECTION: &str = "reader_connection";
 
@@ -45,6 +52,17 @@ impl Db {
 
     fn system(&self) -> &'static str {
         system(&self.pool)
+    }
+
+    /// Runs one statement on the pool (`Db::run`), timed under `statement` with the wait
+    /// for its connection included, in its span, a failure counted by kind.
+    pub(super) async fn statement<T>(
+        &self,
+        statement: &'static str,
+        call: impl Future<Output = Result<T, sqlx::Error>>,
+    ) -> Result<T, DbError> {
+        let timed_call = timed(&self.metrics, statement, self.run(call));
+        self.counted(in_span(self.statement_span(statement), timed_call).await)
     }
 
     /// Counts a failed call by kind, and passes the result on.

@@ -8,7 +8,7 @@
 
 use std::sync::LazyLock;
 
-use super::{Db, DbError, Pool, employee_from_row};
+use super::{Db, DbError, Pool, employee_from_row, metrics};
 use crate::employee::{Employee, Field};
 use crate::paging::{PAGE_SIZE, Page, PageNumber};
 use crate::search::{SQLITE_COLLATION, SearchText};
@@ -76,7 +76,7 @@ impl Db {
     ) -> Result<Page<Employee>, DbError> {
         let (sql, values) = self.search_statements(text);
         let rows = self
-            .run(async {
+            .statement(metrics::SEARCH_PAGE, async {
                 on_pool!(&self.pool, p => {
                     let mut query = sqlx::query(sql.page.as_str());
                     for value in &values {
@@ -92,7 +92,7 @@ impl Db {
             })
             .await?;
         let total = self
-            .run(async {
+            .statement(metrics::SEARCH_COUNT, async {
                 on_pool!(&self.pool, p => {
                     let mut query = sqlx::query_scalar::<_, i64>(sql.count.as_str());
                     for value in &values {
