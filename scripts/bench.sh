@@ -82,8 +82,6 @@ export PATH="${PATH}:/usr/sbin"
 
 SEEDED=10000
 WRK_THREADS=2
-DB_USER=bench
-DB_PASSWORD=bench-password
 DB_NAME=employees
 export BENCH_LUA_DIR="${ROOT}/scripts/bench" BENCH_SEEDED="${SEEDED}"
 
@@ -122,9 +120,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
+# shellcheck source=scripts/bench/mariadb.sh
+. scripts/bench/mariadb.sh
 
 load_average() { cut -d' ' -f1-3 /proc/loadavg; }
 
@@ -167,44 +164,7 @@ fi
 # shellcheck source=scripts/bench/tls.sh
 . scripts/bench/tls.sh
 tls_certificates
-DB_PORT="$(free_port)"
-ROOT_ARGS=()
-[[ $(id -u) -ne 0 ]] || ROOT_ARGS=(--user=root)
-say "starting MariaDB on 127.0.0.1:${DB_PORT} (data in ${WORK}/data)"
-# Its own temporary folder: servers sharing /tmp have collided on temporary table names.
-mkdir -p "${WORK}/tmp"
-mariadb-install-db --no-defaults --datadir="${WORK}/data" --tmpdir="${WORK}/tmp" \
-  --auth-root-authentication-method=normal --skip-test-db "${ROOT_ARGS[@]}" >"${WORK}/install.log" 2>&1 ||
-  { cat "${WORK}/install.log" >&2; exit 1; }
-cat >"${WORK}/init.sql" <<EOF
-CREATE DATABASE IF NOT EXISTS ${DB_NAME} CHARACTER SET utf8mb4;
-CREATE USER IF NOT EXISTS '${DB_USER}'@'%' IDENTIFIED BY '${DB_PASSWORD}';
-GRANT ALL PRIVILEGES ON ${DB_NAME}.* TO '${DB_USER}'@'%';
-EOF
-# Server defaults otherwise, durability included (innodb_flush_log_at_trx_commit=1).
-mariadbd --no-defaults --datadir="${WORK}/data" --tmpdir="${WORK}/tmp" --port="${DB_PORT}" --bind-address=127.0.0.1 \
-  --socket="${WORK}/mysqld.sock" --pid-file="${WORK}/mysqld.pid" --log-error="${WORK}/mariadb.log" \
-  --init-file="${WORK}/init.sql" --skip-name-resolve --skip-log-bin --max-connections=1000 \
-  --innodb-buffer-pool-size=128M "${TLS_SERVER_ARGS[@]}" "${ROOT_ARGS[@]}" >/dev/null 2>&1 &
-MARIADB_PID=$!
-cat >"${WORK}/client.cnf" <<EOF
-[client]
-protocol=tcp
-host=127.0.0.1
-port=${DB_PORT}
-user=${DB_USER}
-password=${DB_PASSWORD}
-EOF
-DB_CLIENT=(--defaults-file="${WORK}/client.cnf")
-for ((i = 0; ; i++)); do
-  mariadb-admin "${DB_CLIENT[@]}" --silent ping >/dev/null 2>&1 && break
-  if ! kill -0 "${MARIADB_PID}" 2>/dev/null || ((i > 600)); then
-    echo "bench.sh: MariaDB did not start:" >&2
-    tail -n 30 "${WORK}/mariadb.log" >&2
-    exit 1
-  fi
-  sleep 0.1
-done
+start_mariadb "${WORK}" "${WORK}/mariadb.log" 128M "${DB_NAME}" -- "${TLS_SERVER_ARGS[@]}"
 
 # --- the app: start-up time over several starts, the last one stays up ---------------
 APP_PORT="$(free_port)"

@@ -69,46 +69,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-DB_PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-DB_USER=bench
-DB_PASSWORD=bench-password
-ROOT_ARGS=()
-[[ $(id -u) -ne 0 ]] || ROOT_ARGS=(--user=root)
-say "starting MariaDB on 127.0.0.1:${DB_PORT}"
-mkdir -p "${WORK}/tmp"
-mariadb-install-db --no-defaults --datadir="${WORK}/data" --tmpdir="${WORK}/tmp" \
-  --auth-root-authentication-method=normal --skip-test-db "${ROOT_ARGS[@]}" >"${WORK}/install.log" 2>&1 ||
-  { cat "${WORK}/install.log" >&2; exit 1; }
-cat >"${WORK}/init.sql" <<EOF
-CREATE DATABASE IF NOT EXISTS source CHARACTER SET utf8mb4;
-CREATE DATABASE IF NOT EXISTS restored CHARACTER SET utf8mb4;
-CREATE USER IF NOT EXISTS '${DB_USER}'@'%' IDENTIFIED BY '${DB_PASSWORD}';
-GRANT ALL PRIVILEGES ON source.* TO '${DB_USER}'@'%';
-GRANT ALL PRIVILEGES ON restored.* TO '${DB_USER}'@'%';
-EOF
-mariadbd --no-defaults --datadir="${WORK}/data" --tmpdir="${WORK}/tmp" --port="${DB_PORT}" --bind-address=127.0.0.1 \
-  --socket="${WORK}/mysqld.sock" --pid-file="${WORK}/mysqld.pid" --log-error="${WORK}/mariadb.log" \
-  --init-file="${WORK}/init.sql" --skip-name-resolve --skip-log-bin \
-  --innodb-buffer-pool-size=256M "${ROOT_ARGS[@]}" >/dev/null 2>&1 &
-MARIADB_PID=$!
-cat >"${WORK}/client.cnf" <<EOF
-[client]
-protocol=tcp
-host=127.0.0.1
-port=${DB_PORT}
-user=${DB_USER}
-password=${DB_PASSWORD}
-EOF
-DB_CLIENT=(--defaults-file="${WORK}/client.cnf")
-for ((i = 0; ; i++)); do
-  mariadb-admin "${DB_CLIENT[@]}" --silent ping >/dev/null 2>&1 && break
-  if ! kill -0 "${MARIADB_PID}" 2>/dev/null || ((i > 600)); then
-    echo "backup.sh: MariaDB did not start:" >&2
-    tail -n 30 "${WORK}/mariadb.log" >&2
-    exit 1
-  fi
-  sleep 0.1
-done
+# shellcheck source=scripts/bench/mariadb.sh
+. scripts/bench/mariadb.sh
+start_mariadb "${WORK}" "${WORK}/mariadb.log" 256M source restored
 
 # employee-db NAME ARGS...: the binary against database NAME under /usr/bin/time;
 # prints "seconds peak_rss_kib" and keeps the command's own output in WORK/NAME-ARGS[0].out.

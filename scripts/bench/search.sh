@@ -67,8 +67,6 @@ mkdir -p "${LOG_DIR}"
 export PATH="${PATH}:/usr/sbin"
 export BENCH_LUA_DIR="${ROOT}/scripts/bench"
 
-DB_USER=bench
-DB_PASSWORD=bench-password
 DB_NAME=employees
 
 say() { echo "==> search: $*" >&2; }
@@ -101,9 +99,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
+# shellcheck source=scripts/bench/mariadb.sh
+. scripts/bench/mariadb.sh
 
 # --- tools and build ---------------------------------------------------------------
 ensure_apt wrk mariadb-server mariadb-client
@@ -118,42 +115,8 @@ fi
 [[ -x "${BIN}" ]] || { echo "search.sh: ${BIN} is not an executable" >&2; exit 1; }
 
 # --- MariaDB -----------------------------------------------------------------------
-DB_PORT="$(free_port)"
-ROOT_ARGS=()
-[[ $(id -u) -ne 0 ]] || ROOT_ARGS=(--user=root)
-say "starting MariaDB on 127.0.0.1:${DB_PORT} (data in ${WORK}/data)"
-mkdir -p "${WORK}/tmp"
-mariadb-install-db --no-defaults --datadir="${WORK}/data" --tmpdir="${WORK}/tmp" \
-  --auth-root-authentication-method=normal --skip-test-db "${ROOT_ARGS[@]}" >"${WORK}/install.log" 2>&1 ||
-  { cat "${WORK}/install.log" >&2; exit 1; }
-cat >"${WORK}/init.sql" <<EOF
-CREATE DATABASE IF NOT EXISTS ${DB_NAME} CHARACTER SET utf8mb4;
-CREATE USER IF NOT EXISTS '${DB_USER}'@'%' IDENTIFIED BY '${DB_PASSWORD}';
-GRANT ALL PRIVILEGES ON ${DB_NAME}.* TO '${DB_USER}'@'%';
-EOF
-mariadbd --no-defaults --datadir="${WORK}/data" --tmpdir="${WORK}/tmp" --port="${DB_PORT}" --bind-address=127.0.0.1 \
-  --socket="${WORK}/mysqld.sock" --pid-file="${WORK}/mysqld.pid" --log-error="${LOG_DIR}/search-mariadb.log" \
-  --init-file="${WORK}/init.sql" --skip-name-resolve --skip-log-bin --max-connections=1000 \
-  --innodb-buffer-pool-size=128M "${ROOT_ARGS[@]}" >/dev/null 2>&1 &
-MARIADB_PID=$!
-cat >"${WORK}/client.cnf" <<EOF
-[client]
-protocol=tcp
-host=127.0.0.1
-port=${DB_PORT}
-user=${DB_USER}
-password=${DB_PASSWORD}
-EOF
-DB=(mariadb --defaults-file="${WORK}/client.cnf" "${DB_NAME}")
-for ((i = 0; ; i++)); do
-  mariadb-admin --defaults-file="${WORK}/client.cnf" --silent ping >/dev/null 2>&1 && break
-  if ! kill -0 "${MARIADB_PID}" 2>/dev/null || ((i > 600)); then
-    echo "search.sh: MariaDB did not start:" >&2
-    tail -n 30 "${LOG_DIR}/search-mariadb.log" >&2
-    exit 1
-  fi
-  sleep 0.1
-done
+start_mariadb "${WORK}" "${LOG_DIR}/search-mariadb.log" 128M "${DB_NAME}"
+DB=(mariadb "${DB_CLIENT[@]}" "${DB_NAME}")
 
 # --- the app (its migrations create the table and the search indexes) ------------------
 APP_PORT="$(free_port)"
