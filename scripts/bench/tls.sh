@@ -31,7 +31,8 @@ measure_tls_fetchdata() {
   local APP_LOG="${LOG_DIR}/app-tls.log"
   port="$(free_port)"
   say "starting an app over TLS to MariaDB (DB_SSL_MODE=verify-identity) on 127.0.0.1:${port}"
-  env "${APP_ENV[@]}" PORT="${port}" DBHOST=localhost DB_SSL_MODE=verify-identity DB_SSL_CA="${TLS_CA}" \
+  # Metrics on, as on the plain-TCP instance, on a port of its own.
+  env "${APP_ENV[@]}" PORT="${port}" METRICS_PORT="$(free_port)" DBHOST=localhost DB_SSL_MODE=verify-identity DB_SSL_CA="${TLS_CA}" \
     python3 scripts/bench/start_app.py "${BIN}" "${port}" "${APP_LOG}" "${pid_file}" >/dev/null ||
     { echo "bench.sh: the TLS app did not become ready; its log:" >&2; tail -n 30 "${APP_LOG}" >&2; exit 1; }
   URL="http://127.0.0.1:${port}"
