@@ -396,7 +396,7 @@ impl Db {
     }
 
     /// One page of employees ordered by ID, with the total count.
-    pub async fn page(&self, number: PageNumber) -> Result<Page<Employee>, DbError> {
+    pub async fn page(&self, number: PageNumber) -> Result<Arc<Page<Employee>>, DbError> {
         self.counted(match self.schema_in_place() {
             Ok(()) => self.readers().page(number).await,
             Err(err) => Err(err),

@@ -56,7 +56,8 @@ type Reply<T> = oneshot::Sender<Result<T, DbError>>;
 
 enum Job {
     Lookup(EmpId, Reply<Option<Employee>>),
-    Page(PageNumber, Reply<Page<Employee>>),
+    /// Shared: every caller asking for the same page in a batch gets the one copy.
+    Page(PageNumber, Reply<Arc<Page<Employee>>>),
 }
 
 /// A job and the span of the request that asked for it (none unless traces are
@@ -75,12 +76,17 @@ impl Queued {
     }
 
     fn fail(self, err: &DbError) {
-        // A requester that gave up no longer listens: nothing to tell it.
         match self.job {
-            Job::Lookup(_, reply) => drop(reply.send(Err(err.clone()))),
-            Job::Page(_, reply) => drop(reply.send(Err(err.clone()))),
+            Job::Lookup(_, reply) => refuse(reply, err),
+            Job::Page(_, reply) => refuse(reply, err),
         }
     }
+}
+
+/// Tells one requester its read failed. One that gave up no longer listens: nothing to
+/// tell it.
+fn refuse<T>(reply: Reply<T>, err: &DbError) {
+    let _ = reply.send(Err(err.clone()));
 }
 
 /// How many jobs the batches answered, by size: what coalescing buys under load.
@@ -171,7 +177,7 @@ impl Readers {
         self.ask(|reply| Job::Lookup(emp_id, reply)).await
     }
 
-    pub(super) async fn page(&self, number: PageNumber) -> Result<Page<Employee>, DbError> {
+    pub(super) async fn page(&self, number: PageNumber) -> Result<Arc<Page<Employee>>, DbError> {
         self.ask(|reply| Job::Page(number, reply)).await
     }
 
@@ -313,9 +319,7 @@ impl Reader {
                         let _ = reply.send(Ok(by_id.get(&id.get()).cloned()));
                     }
                 }
-                Err(err) => lookups.into_iter().for_each(|(_, r)| {
-                    let _ = r.send(Err(err.clone()));
-                }),
+                Err(err) => lookups.into_iter().for_each(|(_, r)| refuse(r, &err)),
             }
         }
         if !pages.is_empty() {
@@ -324,15 +328,16 @@ impl Reader {
             let read = self.query(PAGE, |conn| Box::pin(list_pages(conn, numbers.clone())));
             match db_metrics::in_span(span, read).await {
                 Ok(found) => {
-                    let by_number: HashMap<PageNumber, Page<Employee>> =
-                        numbers.iter().copied().zip(found).collect();
+                    let by_number: HashMap<PageNumber, Arc<Page<Employee>>> = numbers
+                        .iter()
+                        .copied()
+                        .zip(found.into_iter().map(Arc::new))
+                        .collect();
                     for (number, reply) in pages {
-                        let _ = reply.send(Ok(by_number[&number].clone()));
+                        let _ = reply.send(Ok(Arc::clone(&by_number[&number])));
                     }
                 }
-                Err(err) => pages.into_iter().for_each(|(_, r)| {
-                    let _ = r.send(Err(err.clone()));
-                }),
+                Err(err) => pages.into_iter().for_each(|(_, r)| refuse(r, &err)),
             }
         }
         Ok(())
@@ -608,7 +613,7 @@ mod tests {
             Some(employee(7))
         );
         let page = db.page(PageNumber::FIRST).await.unwrap();
-        assert_eq!((page.total, page.rows), (1, vec![employee(7)]));
+        assert_eq!((page.total, &page.rows), (1, &vec![employee(7)]));
     }
 
     /// A full queue is an immediate "unavailable", not unbounded memory or a long wait.

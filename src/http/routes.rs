@@ -4,6 +4,7 @@
 //!
 //! Handlers parse, make one call, and render; rules live in `employee`, storage in `db`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -300,14 +301,14 @@ async fn list_employees(
     let number = PageNumber::parse(query.page.as_deref())?;
     let search = SearchText::parse(query.q.as_deref())?;
     let page = match &search {
-        Some(text) => state.db.search(text, number).await?,
+        Some(text) => Arc::new(state.db.search(text, number).await?),
         None => state.db.page(number).await?,
     };
     Ok(render(
         StatusCode::OK,
         &EmployeesPage::new(
             state.layout(),
-            page,
+            &page,
             search.as_ref().map(SearchText::as_str),
         ),
     ))

@@ -264,7 +264,7 @@ pub struct DeletedPage<'a> {
 #[template(path = "employees.html")]
 pub struct EmployeesPage<'a> {
     pub layout: Layout<'a>,
-    pub page: Page<Employee>,
+    pub page: &'a Page<Employee>,
     /// The search text as typed, kept in the box; `None` for the whole list.
     pub search: Option<&'a str>,
     pub previous: Option<String>,
@@ -272,7 +272,7 @@ pub struct EmployeesPage<'a> {
 }
 
 impl<'a> EmployeesPage<'a> {
-    pub fn new(layout: Layout<'a>, page: Page<Employee>, search: Option<&'a str>) -> Self {
+    pub fn new(layout: Layout<'a>, page: &'a Page<Employee>, search: Option<&'a str>) -> Self {
         let link = |number: i64| page_link(search, number);
         EmployeesPage {
             previous: page.has_previous().then(|| link(page.number - 1)),
