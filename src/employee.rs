@@ -6,6 +6,7 @@
 //! row that was validated when it was stored), so a value that exists always fits the
 //! table and the database never has to reject user input.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::Deserialize;
@@ -154,8 +155,10 @@ impl Employee {
         self.emp_id
     }
 
-    pub fn full_name(&self) -> String {
-        format!("{} {}", self.first_name, self.last_name)
+    /// First and last name, written straight into the page: the list renders 50 of
+    /// them per request.
+    pub fn full_name(&self) -> impl fmt::Display + '_ {
+        FullName(self)
     }
 
     /// The text fields in `Field::ALL` order (after the ID), for binding to SQL.
@@ -176,15 +179,23 @@ impl Employee {
             .collect()
     }
 
-    /// A field's value as shown on a page.
-    pub fn value(&self, field: Field) -> String {
+    /// A field's value as shown on a page: borrowed, but for the ID.
+    pub fn value(&self, field: Field) -> Cow<'_, str> {
         match field {
-            Field::EmpId => self.emp_id.to_string(),
-            Field::FirstName => self.first_name.clone(),
-            Field::LastName => self.last_name.clone(),
-            Field::PrimarySkill => self.primary_skill.clone(),
-            Field::Location => self.location.clone(),
+            Field::EmpId => Cow::Owned(self.emp_id.to_string()),
+            Field::FirstName => Cow::Borrowed(&self.first_name),
+            Field::LastName => Cow::Borrowed(&self.last_name),
+            Field::PrimarySkill => Cow::Borrowed(&self.primary_skill),
+            Field::Location => Cow::Borrowed(&self.location),
         }
+    }
+}
+
+struct FullName<'a>(&'a Employee);
+
+impl fmt::Display for FullName<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.0.first_name, self.0.last_name)
     }
 }
 
@@ -351,7 +362,7 @@ impl EmployeeForm {
     pub fn from_employee(employee: &Employee) -> EmployeeForm {
         Field::ALL
             .into_iter()
-            .map(|field| (field, employee.value(field)))
+            .map(|field| (field, employee.value(field).into_owned()))
             .collect()
     }
 

@@ -32,7 +32,7 @@ use crate::http::layers;
 use crate::http::state::AppState;
 use crate::http::views::{
     AboutPage, AddEmployeePage, AddedPage, DeletePage, DeletedPage, EditPage, EmployeePage,
-    EmployeesPage, LookupPage, SavedPage, render,
+    EmployeesPage, LookupPage, SavedPage, render, render_sized,
 };
 use crate::paging::PageNumber;
 use crate::search::SearchText;
@@ -304,14 +304,12 @@ async fn list_employees(
         Some(text) => Arc::new(state.db.search(text, number).await?),
         None => state.db.page(number).await?,
     };
-    Ok(render(
-        StatusCode::OK,
-        &EmployeesPage::new(
-            state.layout(),
-            &page,
-            search.as_ref().map(SearchText::as_str),
-        ),
-    ))
+    let view = EmployeesPage::new(
+        state.layout(),
+        &page,
+        search.as_ref().map(SearchText::as_str),
+    );
+    Ok(render_sized(StatusCode::OK, &view, view.expected_size()))
 }
 
 async fn about(State(state): State<AppState>) -> Response {

@@ -23,9 +23,17 @@ pub struct Layout<'a> {
 
 /// Renders a page with a status. A template that fails to render is a bug in this
 /// program, so it is logged and answered with a plain 500.
-pub fn render(status: StatusCode, page: &impl Template) -> Response {
-    match page.render() {
-        Ok(body) => (status, Html(body)).into_response(),
+pub fn render<T: Template>(status: StatusCode, page: &T) -> Response {
+    render_sized(status, page, T::SIZE_HINT)
+}
+
+/// `render` into a buffer of `capacity` bytes, for a page whose loop makes askama's own
+/// hint (which counts a loop's body once) far too small: the buffer is then written
+/// once instead of regrown and copied several times.
+pub fn render_sized(status: StatusCode, page: &impl Template, capacity: usize) -> Response {
+    let mut body = String::with_capacity(capacity);
+    match page.render_into(&mut body) {
+        Ok(()) => (status, Html(body)).into_response(),
         Err(err) => {
             tracing::error!(error = %err, "template failed to render");
             (
@@ -107,7 +115,7 @@ pub struct LookupPage<'a> {
 fn details(employee: &Employee) -> Vec<(Field, String)> {
     Field::ALL
         .into_iter()
-        .map(|field| (field, employee.value(field)))
+        .map(|field| (field, employee.value(field).into_owned()))
         .collect()
 }
 
@@ -125,7 +133,7 @@ impl<'a> EmployeePage<'a> {
         EmployeePage {
             layout,
             emp_id: employee.emp_id(),
-            title: employee.full_name(),
+            title: employee.full_name().to_string(),
             details: details(employee),
         }
     }
@@ -196,7 +204,7 @@ impl<'a> ConflictPage<'a> {
             .map(|field| Difference {
                 field,
                 yours: yours.value(field).trim().to_owned(),
-                stored: stored.employee.value(field),
+                stored: stored.employee.value(field).into_owned(),
             })
             .collect();
         ConflictPage {
@@ -246,7 +254,7 @@ impl<'a> DeletePage<'a> {
         DeletePage {
             layout,
             emp_id: employee.emp_id(),
-            name: employee.full_name(),
+            name: employee.full_name().to_string(),
             details: details(employee),
         }
     }
@@ -281,6 +289,15 @@ impl<'a> EmployeesPage<'a> {
             page,
             search,
         }
+    }
+}
+
+impl EmployeesPage<'_> {
+    /// The page's HTML size: the template's own hint and a table row per employee.
+    pub fn expected_size(&self) -> usize {
+        // A row is about 150 bytes with short names; a wider one regrows the buffer once.
+        const ROW_BYTES: usize = 192;
+        Self::SIZE_HINT + ROW_BYTES * self.page.rows.len()
     }
 }
 
