@@ -209,7 +209,7 @@ RUN_NO=0
 
 # measure_wrk LABEL CONNECTIONS PATH [LUA_SCRIPT]: a warm-up, then the measured run.
 measure_wrk() {
-  local label="$1" conns="$2" path="$3" script="${4:-report.lua}" out result lines
+  local label="$1" conns="$2" path="$3" script="${4:-report.lua}" out result lines hwm
   # wrk needs a connection per thread at least.
   local threads=$((conns < WRK_THREADS ? conns : WRK_THREADS))
   say "${label} at ${conns} connections: ${WARMUP} s warm-up, ${DURATION} s measured"
@@ -223,8 +223,11 @@ measure_wrk() {
   result="$(sed -n 's/^BENCH_RESULT //p' <<<"${out}")"
   [[ -n "${result}" ]] || { echo "bench.sh: no result from wrk:" >&2; echo "${out}" >&2; exit 1; }
   lines="$(grep -c latency_ms "${APP_LOG}" || true)"
-  printf '{"endpoint":"%s","connections":%d,"tool":"wrk","app_log_lines":%d,"wrk":%s}\n' \
-    "${label}" "${conns}" "${lines}" "${result}" >>"${RESULTS}"
+  # The first instance's peak memory so far (none once it is stopped): the report names
+  # the run that set the whole run's peak.
+  hwm="$(awk '/^VmHWM:/ { print $2 }' "/proc/${APP_PID:-0}/status" 2>/dev/null || true)"
+  printf '{"endpoint":"%s","connections":%d,"tool":"wrk","app_log_lines":%d,"app_peak_rss_kib":%s,"wrk":%s}\n' \
+    "${label}" "${conns}" "${lines}" "${hwm:-null}" "${result}" >>"${RESULTS}"
 }
 
 # The app's lookup, as MariaDB's own client runs it: random existing IDs, one per line.

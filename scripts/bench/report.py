@@ -56,6 +56,17 @@ def ms(us):
 EMPLOYEES_BEFORE_RPS = 1500
 
 
+def peak_memory_steps(runs):
+    """Which runs raised the first instance's peak memory, and to what."""
+    steps, last = [], 0
+    for run in runs:
+        hwm = run.get("app_peak_rss_kib")
+        if hwm and hwm > last:
+            steps.append(f"{run['endpoint']} at {run['connections']}: {hwm / 1024:.1f} MiB")
+            last = hwm
+    return "raised by: " + ("; ".join(steps) if steps else "-")
+
+
 def print_goals(runs, by_key, meta):
     """The issue 12 goals, each with its figure from this run."""
     def verdict(ok):
@@ -96,6 +107,7 @@ def print_goals(runs, by_key, meta):
     print(f"  errors and answers >= 400, all runs: {failed} (goal 0): {verdict(failed == 0)}")
     rss_mb = meta["peak_rss_kib"] * 1024 / 1e6
     print(f"  peak resident memory: {rss_mb:.1f} MB (goal <= 20 MB): {verdict(rss_mb <= 20)}")
+    print(f"    {peak_memory_steps(runs)}")
     if meta.get("read_batches"):
         print(f"  lookups and list pages per database query, whole run: {meta['read_batches']}")
     print()
