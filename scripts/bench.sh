@@ -62,23 +62,16 @@ if (($#)); then
   usage >&2
   exit 2
 fi
-for n in "${DURATION}" "${WARMUP}"; do
-  [[ "${n}" =~ ^[0-9]+$ && "${n}" -gt 0 ]] || { echo "bench.sh: durations are whole seconds above 0" >&2; exit 2; }
-done
-read -r -a CONNS <<<"${CONNECTIONS}"
-for n in "${CONNS[@]}"; do
-  [[ "${n}" =~ ^[0-9]+$ && "${n}" -ge 2 ]] || { echo "bench.sh: connection counts are whole numbers of 2 or more" >&2; exit 2; }
-done
 
 cd "$(dirname "$0")/.."
 ROOT="$(pwd)"
-# shellcheck source=scripts/checks/lib.sh
-. scripts/checks/lib.sh
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${CACHE_DIR}/target}"
+# shellcheck source=scripts/bench/lib.sh
+. scripts/bench/lib.sh
+positive_numbers bench.sh "durations are whole seconds above 0" "${DURATION}" "${WARMUP}"
+connection_counts bench.sh "${CONNECTIONS}"
 OUT="${OUT:-${ROOT}/target/bench.json}"
 LOG_DIR="${ROOT}/target/bench"
 mkdir -p "${LOG_DIR}" "$(dirname "${OUT}")"
-export PATH="${PATH}:/usr/sbin"
 
 SEEDED=10000
 WRK_THREADS=2
@@ -94,34 +87,17 @@ MARIADB_PID=""
 
 app_pid() { cat "${APP_PID_FILE}" 2>/dev/null || true; }
 
-# Sends SIGTERM and waits (at most 15 s) for a process that is not our child to go.
-stop_pid() {
-  local pid="$1" i
-  kill -TERM "${pid}" 2>/dev/null || return 0
-  for ((i = 0; i < 150; i++)); do
-    kill -0 "${pid}" 2>/dev/null || return 0
-    sleep 0.1
-  done
-  kill -KILL "${pid}" 2>/dev/null || true
-}
-
 cleanup() {
   local pid
   for pid in "$(app_pid)" $(cat "${WORK}"/app-*.pid 2>/dev/null) "${HAPROXY_PID:-}"; do
     [[ -z "${pid}" ]] || stop_pid "${pid}"
   done
-  if [[ -n "${MARIADB_PID}" ]]; then
-    stop_pid "${MARIADB_PID}"
-    wait "${MARIADB_PID}" 2>/dev/null || true
-  fi
+  stop_mariadb
   [[ ! -f "${WORK}/mariadb.log" ]] || cp "${WORK}/mariadb.log" "${LOG_DIR}/mariadb.log"
   rm -rf "${WORK}"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-# shellcheck source=scripts/bench/mariadb.sh
-. scripts/bench/mariadb.sh
 
 load_average() { cut -d' ' -f1-3 /proc/loadavg; }
 
@@ -132,14 +108,7 @@ for tool in python3 wrk mariadbd mariadb-install-db mariadb mariadb-admin mariad
   command -v "${tool}" >/dev/null || { echo "bench.sh: ${tool} not found" >&2; exit 1; }
 done
 
-say "building the release binary (CARGO_TARGET_DIR=${CARGO_TARGET_DIR})"
-# Other clones build into the same target directory (scripts/test.sh), and cargo does
-# not copy a binary it finds up to date back into release/: rebuilding the small
-# binary crate makes release/employee-db this checkout's. The copy is what runs.
-touch src/main.rs
-cargo build --release --locked --bin employee-db
-BIN="${WORK}/employee-db"
-cp "${CARGO_TARGET_DIR}/release/employee-db" "${BIN}"
+release_binary "${WORK}"
 strip -o "${WORK}/employee-db.stripped" "${BIN}"
 BINARY_BYTES="$(stat -c %s "${WORK}/employee-db.stripped")"
 

@@ -35,42 +35,33 @@ while getopts ":hr:o:" opt; do
 done
 shift $((OPTIND - 1))
 (($# <= 1)) || { usage >&2; exit 2; }
-[[ "${ROWS}" =~ ^[0-9]+$ && "${ROWS}" -gt 0 ]] || { echo "backup.sh: ROWS is a whole number above 0" >&2; exit 2; }
 
 cd "$(dirname "$0")/../.."
 ROOT="$(pwd)"
-# shellcheck source=scripts/checks/lib.sh
-. scripts/checks/lib.sh
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${CACHE_DIR}/target}"
+# shellcheck source=scripts/bench/lib.sh
+. scripts/bench/lib.sh
+positive_numbers backup.sh "ROWS is a whole number above 0" "${ROWS}"
 OUT="${OUT:-${ROOT}/target/bench-backup.json}"
 mkdir -p "$(dirname "${OUT}")"
-export PATH="${PATH}:/usr/sbin"
 say() { echo "==> $*" >&2; }
-
-ensure_apt mariadb-server mariadb-client time
-if (($# == 1)); then
-  BIN="$1"
-else
-  say "building the release binary (CARGO_TARGET_DIR=${CARGO_TARGET_DIR})"
-  cargo build --release --locked --bin employee-db
-  BIN="${CARGO_TARGET_DIR}/release/employee-db"
-fi
-[[ -x "${BIN}" ]] || { echo "backup.sh: ${BIN} is not an executable" >&2; exit 1; }
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/employee-db-bench-backup.XXXXXX")"
 MARIADB_PID=""
 cleanup() {
-  if [[ -n "${MARIADB_PID}" ]]; then
-    kill -TERM "${MARIADB_PID}" 2>/dev/null || true
-    wait "${MARIADB_PID}" 2>/dev/null || true
-  fi
+  stop_mariadb
   rm -rf "${WORK}"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# shellcheck source=scripts/bench/mariadb.sh
-. scripts/bench/mariadb.sh
+ensure_apt mariadb-server mariadb-client time
+if (($# == 1)); then
+  BIN="$1"
+else
+  release_binary "${WORK}"
+fi
+[[ -x "${BIN}" ]] || { echo "backup.sh: ${BIN} is not an executable" >&2; exit 1; }
+
 start_mariadb "${WORK}" "${WORK}/mariadb.log" 256M source restored
 
 # employee-db NAME ARGS...: the binary against database NAME under /usr/bin/time;

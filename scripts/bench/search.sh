@@ -49,22 +49,15 @@ while getopts ":hb:d:w:c:r:" opt; do
 done
 shift $((OPTIND - 1))
 (($# == 0)) || { echo "search.sh: unexpected argument: $1" >&2; usage >&2; exit 2; }
-for n in "${DURATION}" "${WARMUP}" "${ROWS}"; do
-  [[ "${n}" =~ ^[0-9]+$ && "${n}" -gt 0 ]] || { echo "search.sh: durations and rows are whole numbers above 0" >&2; exit 2; }
-done
-read -r -a CONNS <<<"${CONNECTIONS}"
-for n in "${CONNS[@]}"; do
-  [[ "${n}" =~ ^[0-9]+$ && "${n}" -ge 2 ]] || { echo "search.sh: connection counts are whole numbers of 2 or more" >&2; exit 2; }
-done
 
 cd "$(dirname "$0")/../.."
 ROOT="$(pwd)"
-# shellcheck source=scripts/checks/lib.sh
-. scripts/checks/lib.sh
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${CACHE_DIR}/target}"
+# shellcheck source=scripts/bench/lib.sh
+. scripts/bench/lib.sh
+positive_numbers search.sh "durations and rows are whole numbers above 0" "${DURATION}" "${WARMUP}" "${ROWS}"
+connection_counts search.sh "${CONNECTIONS}"
 LOG_DIR="${ROOT}/target/bench"
 mkdir -p "${LOG_DIR}"
-export PATH="${PATH}:/usr/sbin"
 export BENCH_LUA_DIR="${ROOT}/scripts/bench"
 
 DB_NAME=employees
@@ -75,43 +68,22 @@ WORK="$(mktemp -d "${TMPDIR:-/tmp}/employee-db-search-bench.XXXXXX")"
 APP_PID_FILE="${WORK}/app.pid"
 MARIADB_PID=""
 
-# Sends SIGTERM and waits (at most 15 s) for a process that is not our child to go.
-stop_pid() {
-  local pid="$1" i
-  kill -TERM "${pid}" 2>/dev/null || return 0
-  for ((i = 0; i < 150; i++)); do
-    kill -0 "${pid}" 2>/dev/null || return 0
-    sleep 0.1
-  done
-  kill -KILL "${pid}" 2>/dev/null || true
-}
-
 cleanup() {
   local pid
   pid="$(cat "${APP_PID_FILE}" 2>/dev/null || true)"
   [[ -z "${pid}" ]] || stop_pid "${pid}"
-  if [[ -n "${MARIADB_PID}" ]]; then
-    stop_pid "${MARIADB_PID}"
-    wait "${MARIADB_PID}" 2>/dev/null || true
-  fi
+  stop_mariadb
   rm -rf "${WORK}"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-# shellcheck source=scripts/bench/mariadb.sh
-. scripts/bench/mariadb.sh
 
 # --- tools and build ---------------------------------------------------------------
 ensure_apt wrk mariadb-server mariadb-client
 for tool in python3 wrk mariadbd mariadb-install-db mariadb mariadb-admin; do
   command -v "${tool}" >/dev/null || { echo "search.sh: ${tool} not found" >&2; exit 1; }
 done
-if [[ -z "${BIN}" ]]; then
-  say "building the release binary (CARGO_TARGET_DIR=${CARGO_TARGET_DIR})"
-  cargo build --release --locked --bin employee-db
-  BIN="${CARGO_TARGET_DIR}/release/employee-db"
-fi
+[[ -n "${BIN}" ]] || release_binary "${WORK}"
 [[ -x "${BIN}" ]] || { echo "search.sh: ${BIN} is not an executable" >&2; exit 1; }
 
 # --- MariaDB -----------------------------------------------------------------------

@@ -1,6 +1,63 @@
-# A private MariaDB server for the benchmarks, sourced by scripts/bench.sh,
-# scripts/bench/search.sh and scripts/bench/backup.sh (each stops it in its own cleanup).
+# What scripts/bench.sh, scripts/bench/search.sh and scripts/bench/backup.sh share:
+# their environment, option checks, the release binary, stopping what they started, and
+# a private MariaDB server. Sourced from the checkout's root.
 # shellcheck shell=bash
+
+# shellcheck source=scripts/checks/lib.sh
+. scripts/checks/lib.sh
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${CACHE_DIR}/target}"
+# mariadbd and mariadb-install-db live in /usr/sbin.
+export PATH="${PATH}:/usr/sbin"
+
+# positive_numbers SCRIPT MESSAGE VALUE...: exits 2 with MESSAGE unless every VALUE is a
+# whole number above 0.
+positive_numbers() {
+  local script="$1" message="$2" n
+  shift 2
+  for n in "$@"; do
+    [[ "${n}" =~ ^[0-9]+$ && "${n}" -gt 0 ]] || { echo "${script}: ${message}" >&2; exit 2; }
+  done
+}
+
+# connection_counts SCRIPT LIST: sets CONNS to LIST's counts, and exits 2 unless each is a
+# whole number of 2 or more (wrk needs a connection per thread).
+connection_counts() {
+  local n
+  read -r -a CONNS <<<"$2"
+  for n in "${CONNS[@]}"; do
+    [[ "${n}" =~ ^[0-9]+$ && "${n}" -ge 2 ]] || { echo "$1: connection counts are whole numbers of 2 or more" >&2; exit 2; }
+  done
+}
+
+# release_binary DIR: builds the release binary and sets BIN to a copy of it in DIR.
+release_binary() {
+  say "building the release binary (CARGO_TARGET_DIR=${CARGO_TARGET_DIR})"
+  # Other clones build into the same target directory (scripts/test.sh), and cargo does
+  # not copy a binary it finds up to date back into release/: rebuilding the small
+  # binary crate makes release/employee-db this checkout's. The copy is what runs.
+  touch src/main.rs
+  cargo build --release --locked --bin employee-db
+  BIN="$1/employee-db"
+  cp "${CARGO_TARGET_DIR}/release/employee-db" "${BIN}"
+}
+
+# Sends SIGTERM and waits (at most 15 s) for a process that is not our child to go.
+stop_pid() {
+  local pid="$1" i
+  kill -TERM "${pid}" 2>/dev/null || return 0
+  for ((i = 0; i < 150; i++)); do
+    kill -0 "${pid}" 2>/dev/null || return 0
+    sleep 0.1
+  done
+  kill -KILL "${pid}" 2>/dev/null || true
+}
+
+# Stops the server start_mariadb started, if it did.
+stop_mariadb() {
+  [[ -n "${MARIADB_PID:-}" ]] || return 0
+  stop_pid "${MARIADB_PID}"
+  wait "${MARIADB_PID}" 2>/dev/null || true
+}
 
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
