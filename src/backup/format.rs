@@ -625,28 +625,27 @@ mod tests {
         assert!(err.contains("ascending ID order"), "{err}");
     }
 
+    /// Why `Decoder::open` refuses `text`.
+    async fn refusal(text: &str) -> FormatError {
+        Decoder::open(text.as_bytes()).await.err().unwrap()
+    }
+
     #[tokio::test]
     async fn versions_and_strangers_are_refused_before_anything_else() {
         let newer = header_line(0).replace("\"format_version\":1", "\"format_version\":2");
-        let err = Decoder::open(format!("{newer}\n").as_bytes())
-            .await
-            .err()
-            .unwrap();
+        let err = refusal(&format!("{newer}\n")).await;
         assert!(
             matches!(err, FormatError::UnknownVersion { found: 2 }),
             "{err}"
         );
         let schema = header_line(0).replace("\"schema_version\":1", "\"schema_version\":9");
-        let err = Decoder::open(format!("{schema}\n").as_bytes())
-            .await
-            .err()
-            .unwrap();
+        let err = refusal(&format!("{schema}\n")).await;
         assert!(
             matches!(err, FormatError::NewerSchema { found: 9 }),
             "{err}"
         );
         for stranger in ["", "hello\n", "{\"format\":\"other\"}\n", "\u{89}PNG\r\n"] {
-            let err = Decoder::open(stranger.as_bytes()).await.err().unwrap();
+            let err = refusal(stranger).await;
             assert!(
                 matches!(err, FormatError::NotABackup(_)),
                 "{stranger:?}: {err}"
