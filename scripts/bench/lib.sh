@@ -30,6 +30,7 @@ connection_counts() {
 }
 
 # release_binary DIR: builds the release binary and sets BIN to a copy of it in DIR.
+# Announces itself through the calling script's say.
 release_binary() {
   say "building the release binary (CARGO_TARGET_DIR=${CARGO_TARGET_DIR})"
   # Other clones build into the same target directory (scripts/test.sh), and cargo does

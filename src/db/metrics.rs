@@ -132,7 +132,7 @@ pub(super) async fn acquire<DB: sqlx::Database>(
     // Boxed, as sqlx's own `Executor for &Pool` boxes it: inline in the handler's
     // future it cost memory that scaled with requests served rather than requests in
     // flight (peak RSS under 256 concurrent `POST /addemp` on SQLite: 50 MB inline,
-    // 28 MB boxed, with never more than 256 handlers or 500 tasks alive; heaptrack
+    // 26–28 MB boxed, with never more than 256 handlers or 500 tasks alive; heaptrack
     // showed ~2 KB blocks per request freed only when the load stopped).
     let conn = Box::pin(pool.acquire()).await;
     drop(waiting);
